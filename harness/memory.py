@@ -1,10 +1,422 @@
-"""Memory growth of the platform over a run (placeholder until the memory issue lands)."""
+"""Memory growth of the platform over a run, and the allocation sites that keep growing.
+
+The shell around :mod:`harness.core.growth`: reads ``samples.csv`` (psutil, ~1 Hz), the run's
+stages from ``events.jsonl`` (or the manifest), and memray captures under ``RUN/platform/``,
+and returns the ``memory`` block of results.json (docs/run-directory.md).
+
+Metric: USS summed over the platform's own processes (roles ``shop``, ``shop-worker``, ``sut``;
+the gateway simulator stands for an outside party and the load generator is not the
+platform). USS counts only pages private to each process, so forked gunicorn workers sharing
+their master's pages are not counted twice, and the sum is the memory the platform would give
+back if it stopped. When USS is missing (no permission to read smaps) the RSS sum is used and
+``metric`` says so.
+
+memray: ``get_leaked_allocation_records`` gives the bytes each site still held when tracking
+stopped, which a cache that filled shows as loudly as a leak; so each site's live bytes are
+also followed over time from ``get_temporal_allocation_records`` (intervals between memory
+snapshots), and sites are ranked by their growth per hour over the steady window. A site is
+attributed to its innermost frame outside the standard library and site-packages (the
+project's own line that asked for the memory), falling back to the innermost frame.
+Aggregated captures (``memray run --aggregate``) have no history: their sites carry
+``growth_bytes_per_hour: null``.
+"""
 
 from __future__ import annotations
 
+import functools
+import json
+import re
+import subprocess
+import sys
+import sysconfig
+from collections import defaultdict
 from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from harness.core import growth
+
+PLATFORM_ROLES = ("shop", "shop-worker", "sut")
+CAPTURE_NAME = re.compile(r"\.bin(\.\d+)?$")
+TOP_SITES = 10
+SITE_HISTORY_POINTS = 300
+SLOPE_CANDIDATES = 50  # sites whose growth is fitted, per capture
+FLAMEGRAPH_TIMEOUT_S = 600
+SITES_CACHE = "memray-sites.json"
+_LIBRARY_DIRS = tuple({p for key in ("stdlib", "platstdlib", "purelib", "platlib")
+                       if (p := sysconfig.get_paths().get(key))})
 
 
 def memory_results(run_dir: Path) -> dict | None:
-    """The ``memory`` block of results.json, or None when the run has no memory samples."""
-    return None
+    """The ``memory`` block of results.json, or None when the run has no memory samples.
+
+    Growth figures are bytes per hour with a 95% interval (``ci_low``, ``ci_high``); durations
+    are seconds. When there are too few samples to estimate, the growth fields are None and
+    ``reason`` says why.
+    """
+    run_dir = Path(run_dir)
+    series = platform_memory_series(run_dir / "samples.csv")
+    if series is None:
+        return None
+    metric, t_s, bytes_ = series
+    window = steady_window_t_s(run_dir)
+    if window is not None:
+        keep = (t_s >= window[0]) & (t_s <= window[1])
+        if keep.sum() >= growth.MIN_POINTS:
+            t_s, bytes_ = t_s[keep], bytes_[keep]
+    result: dict = {"metric": metric, "growth_bytes_per_hour": None, "ci_low": None, "ci_high": None,
+                    "duration_s": float(t_s[-1] - t_s[0]) if t_s.size else 0.0, "warmup_s": None,
+                    "plateau": None, "min_duration_s_to_detect_0_1GB_per_h": None,
+                    "target_bytes_per_hour": growth.DEFAULT_DETECT_BYTES_PER_HOUR,
+                    "n_samples": int(t_s.size), "leak_sites": [], "flamegraph": None}
+    try:
+        estimate = growth.estimate_growth(t_s, bytes_)
+    except ValueError as error:
+        result["reason"] = f"samples.csv: {error}"
+        estimate = None
+    if estimate is not None:
+        result.update(estimate_fields(estimate))
+        result["window_t_s"] = [float(t_s[0]), float(t_s[-1])]
+        result["stages"] = stage_growth(run_dir, series)
+    steady_start_t_s = float(t_s[0] + (estimate.warmup_s if estimate else 0.0)) if t_s.size else None
+    captures = memray_captures(run_dir)
+    if captures:
+        result.update(memray_findings(run_dir, captures, steady_start_t_s))
+    return result
+
+
+def estimate_fields(estimate: growth.GrowthEstimate) -> dict:
+    """The results.json fields of a growth estimate (bytes per hour, seconds)."""
+    return {
+        "growth_bytes_per_hour": estimate.growth_bytes_per_hour,
+        "ci_low": estimate.ci_low_bytes_per_hour,
+        "ci_high": estimate.ci_high_bytes_per_hour,
+        "confidence": estimate.confidence,
+        "duration_s": estimate.duration_s,
+        "warmup_s": estimate.warmup_s,
+        "plateau": estimate.plateau,
+        "min_duration_s_to_detect_0_1GB_per_h": estimate.min_duration_s_to_detect,
+        "steady_growth_bytes_per_hour": estimate.steady_growth_bytes_per_hour,
+        "first_part_bytes_per_hour": estimate.first_part_bytes_per_hour,
+        "last_part_bytes_per_hour": estimate.last_part_bytes_per_hour,
+        "estimate_window_s": estimate.estimate_window_s,
+        "noise_bytes": estimate.noise_bytes,
+        "block_length_samples": estimate.block_length_samples,
+    }
+
+
+def platform_memory_series(samples_path: Path) -> tuple[str, np.ndarray, np.ndarray] | None:
+    """``(metric, t_s, bytes)``: the platform's memory per sampling tick, or None if no rows.
+
+    A tick is the rows sharing one ``t_s`` (the sampler stamps a whole tick with one time).
+    USS summed when every platform row has it, else RSS summed.
+    """
+    if not samples_path.exists():
+        return None
+    try:
+        frame = pd.read_csv(samples_path, dtype={"role": str})
+    except (pd.errors.EmptyDataError, pd.errors.ParserError):
+        return None
+    missing = {"t_s", "role", "rss_bytes", "uss_bytes"} - set(frame.columns)
+    if missing:
+        raise ValueError(f"{samples_path}: missing column(s) {sorted(missing)}")
+    frame = frame[frame["role"].isin(PLATFORM_ROLES)]
+    frame = frame.assign(t_s=pd.to_numeric(frame["t_s"], errors="coerce"),
+                         rss_bytes=pd.to_numeric(frame["rss_bytes"], errors="coerce"),
+                         uss_bytes=pd.to_numeric(frame["uss_bytes"], errors="coerce"))
+    frame = frame.dropna(subset=["t_s", "rss_bytes"])
+    if frame.empty:
+        return None
+    column = "uss_bytes" if frame["uss_bytes"].notna().all() else "rss_bytes"
+    roles = ", ".join(r for r in PLATFORM_ROLES if r in set(frame["role"]))
+    metric = f"{column.removesuffix('_bytes')} summed over the platform's processes ({roles})"
+    per_tick = frame.groupby("t_s")[column].sum().sort_index()
+    return metric, per_tick.index.to_numpy(dtype=float), per_tick.to_numpy(dtype=float)
+
+
+def _events(run_dir: Path) -> list[dict]:
+    events = []
+    path = run_dir / "events.jsonl"
+    if path.exists():
+        for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+            try:
+                value = json.loads(line)
+            except json.JSONDecodeError:
+                continue  # a torn last line after a crash
+            if isinstance(value, dict):
+                events.append(value)
+    return events
+
+
+def stage_spans_t_s(run_dir: Path) -> list[tuple[str, float, float | None]]:
+    """``(stage, start_t_s, end_t_s or None)`` from events.jsonl's stage_start/stage_end."""
+    spans: list[tuple[str, float, float | None]] = []
+    for event in _events(run_dir):
+        kind, t_s = event.get("kind"), event.get("t_s")
+        if not isinstance(t_s, int | float):
+            continue
+        if kind == "stage_start":
+            spans.append((str(event.get("stage")), float(t_s), None))
+        elif kind == "stage_end" and spans and spans[-1][0] == str(event.get("stage")) and spans[-1][2] is None:
+            spans[-1] = (spans[-1][0], spans[-1][1], float(t_s))
+    return spans
+
+
+def steady_window_t_s(run_dir: Path) -> tuple[float, float] | None:
+    """From the first stage's start to the last stage's end (the load), or None without stages.
+
+    Memory before the load starts (the platform idling) says nothing about growth under load.
+    """
+    spans = stage_spans_t_s(run_dir)
+    if not spans:
+        return None
+    end = spans[-1][2]
+    if end is None:
+        end = max((float(e["t_s"]) for e in _events(run_dir) if isinstance(e.get("t_s"), int | float)),
+                  default=spans[-1][1])
+    return spans[0][1], max(end, spans[-1][1])
+
+
+def stage_growth(run_dir: Path, series: tuple[str, np.ndarray, np.ndarray]) -> list[dict]:
+    """Growth per stage (bytes per hour, 95% interval), for stages with enough samples."""
+    _, t_s, bytes_ = series
+    out = []
+    for name, start, end in stage_spans_t_s(run_dir):
+        keep = (t_s >= start) & (t_s <= (end if end is not None else np.inf))
+        if keep.sum() < 2 * growth.MIN_POINTS:
+            continue
+        try:
+            estimate = growth.estimate_growth(t_s[keep], bytes_[keep], n_boot=200)
+        except ValueError:
+            continue
+        out.append({"stage": name, "growth_bytes_per_hour": estimate.growth_bytes_per_hour,
+                    "ci_low": estimate.ci_low_bytes_per_hour, "ci_high": estimate.ci_high_bytes_per_hour,
+                    "duration_s": estimate.duration_s, "plateau": estimate.plateau})
+    return out
+
+
+# --- memray ---------------------------------------------------------------------------------------
+def memray_captures(run_dir: Path) -> list[Path]:
+    """memray capture files under RUN/platform/ (``*.bin`` and forked children's ``*.bin.<pid>``)."""
+    platform_dir = run_dir / "platform"
+    if not platform_dir.is_dir():
+        return []
+    return sorted(p for p in platform_dir.rglob("*.bin*") if p.is_file() and CAPTURE_NAME.search(p.name))
+
+
+@functools.lru_cache(maxsize=65536)
+def _is_library(filename: str) -> bool:
+    return (filename.startswith("<") or "site-packages" in filename or "dist-packages" in filename
+            or any(filename.startswith(d) for d in _LIBRARY_DIRS))
+
+
+def site_of(stack: list[tuple[str, str, int]]) -> tuple[str, str, int]:
+    """The (function, file, line) a stack (innermost first) is charged to: the innermost frame
+    outside the standard library and site-packages, else the innermost frame."""
+    for frame in stack:
+        if not _is_library(frame[1]):
+            return frame
+    return stack[0] if stack else ("<unknown>", "<unknown>", 0)
+
+
+def live_bytes_matrix(site_index: np.ndarray, allocated_before: np.ndarray, deallocated_before: np.ndarray,
+                      n_bytes: np.ndarray, n_sites: int, snapshot_indices: np.ndarray) -> np.ndarray:
+    """Live bytes per site (rows) at the given memray snapshot indices (columns, sorted).
+
+    Interval k of site ``site_index[k]`` holds ``n_bytes[k]`` from snapshot
+    ``allocated_before[k]`` up to, not including, ``deallocated_before[k]`` (-1: still live when
+    tracking stopped).
+    """
+    delta = np.zeros((n_sites, snapshot_indices.size + 1))
+    np.add.at(delta, (site_index, np.searchsorted(snapshot_indices, allocated_before)), n_bytes)
+    freed = deallocated_before >= 0
+    np.add.at(delta, (site_index[freed], np.searchsorted(snapshot_indices, deallocated_before[freed])),
+              -n_bytes[freed])
+    return np.cumsum(delta, axis=1)[:, :snapshot_indices.size]
+
+
+class _SiteTable:
+    """Sites met while reading a capture, each charged once per memray stack id."""
+
+    def __init__(self) -> None:
+        self.keys: list[tuple[str, str, int]] = []
+        self.index: dict[tuple[str, str, int], int] = {}
+        self.stacks: dict[int, list[str]] = {}
+        self._by_stack: dict = {}
+
+    def of(self, record) -> int:
+        stack_key = (record.stack_id, record.tid)
+        found = self._by_stack.get(stack_key)
+        if found is None:
+            stack = record.stack_trace()
+            key = site_of(stack)
+            found = self.index.setdefault(key, len(self.keys))
+            if found == len(self.keys):
+                self.keys.append(key)
+                self.stacks[found] = [f"{f} {fi}:{ln}" for f, fi, ln in stack[:6]]
+            self._by_stack[stack_key] = found
+        return found
+
+
+def capture_sites(path: Path, steady_start_t_s: float | None) -> tuple[dict, dict]:
+    """Per-site figures of one capture, and a summary of the capture.
+
+    Sites: ``{(function, file, line): {"live_bytes" (still live when tracking stopped),
+    "growth_bytes_per_hour" (None without history), "stack"}}``; growth is the Theil-Sen slope
+    of the site's live bytes over the snapshots after ``steady_start_t_s`` (epoch seconds).
+    One pass over the temporal records gives both (reading a capture costs about a second per
+    million allocations); an aggregated capture falls back to its leaked records.
+    """
+    import memray  # heavy import, deferred to runs that have captures
+
+    table = _SiteTable()
+    with memray.FileReader(str(path)) as reader:
+        meta = reader.metadata
+        snapshots = list(reader.get_memory_snapshots())
+        # Per-site histories are kept at up to SITE_HISTORY_POINTS snapshots (memray snapshots
+        # every ~10 ms: 30,000 for a 5-minute run, too many to hold per site).
+        chosen = np.unique(np.linspace(0, max(0, len(snapshots) - 1),
+                                       num=min(len(snapshots), SITE_HISTORY_POINTS)).astype(int))
+        times_s = np.array([snapshots[i].time / 1000.0 for i in chosen]) if snapshots else np.array([])
+        sites_col, alloc_col, dealloc_col, bytes_col = [], [], [], []
+        has_history = True
+        try:
+            for record in reader.get_temporal_allocation_records(merge_threads=True):
+                site = table.of(record)
+                for interval in record.intervals:
+                    sites_col.append(site)
+                    alloc_col.append(interval.allocated_before_snapshot)
+                    dealloc = interval.deallocated_before_snapshot
+                    dealloc_col.append(-1 if dealloc is None else dealloc)
+                    bytes_col.append(interval.n_bytes)
+        except NotImplementedError:
+            has_history = False  # aggregated capture: no allocation history
+        live_at_end = np.zeros(0)
+        if not has_history:
+            live = defaultdict(int)
+            for record in reader.get_leaked_allocation_records(merge_threads=True):
+                live[table.of(record)] += record.size
+            live_at_end = np.array([live.get(i, 0) for i in range(len(table.keys))], dtype=float)
+    sites: dict = {}
+    if has_history and sites_col:
+        site_index = np.array(sites_col, dtype=np.int64)
+        dealloc_arr = np.array(dealloc_col, dtype=np.int64)
+        bytes_arr = np.array(bytes_col, dtype=float)
+        live_at_end = np.bincount(site_index[dealloc_arr < 0], weights=bytes_arr[dealloc_arr < 0],
+                                  minlength=len(table.keys))
+        history = live_bytes_matrix(site_index, np.array(alloc_col, dtype=np.int64), dealloc_arr, bytes_arr,
+                                    len(table.keys), chosen)
+        keep = times_s >= (steady_start_t_s if steady_start_t_s is not None else times_s[0])
+        if keep.sum() < growth.MIN_POINTS:
+            keep = np.ones_like(times_s, dtype=bool)
+        # rank candidates by net change over the window first: Theil-Sen for every site is wasted
+        change = history[:, keep][:, -1] - history[:, keep][:, 0]
+        candidates = set(np.argsort(-change)[:SLOPE_CANDIDATES]) | set(np.argsort(-live_at_end)[:SLOPE_CANDIDATES])
+        for i in candidates:
+            sites[table.keys[i]] = {"live_bytes": int(live_at_end[i]), "stack": table.stacks[i],
+                                    "growth_bytes_per_hour": _site_slope(times_s[keep], history[i, keep])}
+    else:
+        for i in np.argsort(-live_at_end)[:SLOPE_CANDIDATES]:
+            sites[table.keys[i]] = {"live_bytes": int(live_at_end[i]), "stack": table.stacks[i],
+                                    "growth_bytes_per_hour": None}
+    summary = {"file": path.name, "pid": meta.pid, "peak_memory_bytes": meta.peak_memory,
+               "size_bytes": path.stat().st_size, "python_allocator": str(meta.python_allocator),
+               "total_allocations": meta.total_allocations,
+               # from the snapshots: a capture whose header was not rewritten at exit keeps
+               # end_time == start_time although its records are complete
+               "duration_s": float(times_s[-1] - times_s[0]) if times_s.size else 0.0,
+               "header_complete": meta.end_time > meta.start_time,
+               "has_history": has_history}
+    if times_s.size >= growth.MIN_POINTS:
+        heap = np.array([snapshots[i].heap for i in chosen], dtype=float)
+        _, unique = np.unique(times_s, return_index=True)
+        summary["heap_growth_bytes_per_hour"] = growth.theil_sen_bytes_per_hour(times_s[unique], heap[unique])
+    return sites, summary
+
+
+def _site_slope(t_s: np.ndarray, live_bytes: np.ndarray) -> float:
+    _, unique = np.unique(t_s, return_index=True)
+    if unique.size < 2:
+        return 0.0
+    return growth.theil_sen_bytes_per_hour(t_s[unique], live_bytes[unique])
+
+
+def memray_findings(run_dir: Path, captures: list[Path], steady_start_t_s: float | None) -> dict:
+    """``leak_sites`` (top sites by growth per hour, summed over captures), ``flamegraph`` and
+    ``memray`` (per-capture summaries). Cached in RUN/profiles/ while the captures are unchanged."""
+    profiles = run_dir / "profiles"
+    profiles.mkdir(parents=True, exist_ok=True)
+    fingerprint = [[p.name, p.stat().st_size, p.stat().st_mtime] for p in captures]
+    cache_path = profiles / SITES_CACHE
+    if cache_path.exists():
+        try:
+            cached = json.loads(cache_path.read_text(encoding="utf-8"))
+            if cached.get("fingerprint") == fingerprint and cached.get("steady_start_t_s") == steady_start_t_s:
+                return cached["findings"]
+        except (json.JSONDecodeError, KeyError):
+            pass
+    merged: dict = {}
+    summaries, errors = [], []
+    # memray renders its flame graph while we read the captures: both take about a second per
+    # million allocations, and they use different cores
+    main_capture = max(captures, key=lambda p: p.stat().st_size)
+    flamegraph_job = start_leaks_flamegraph(main_capture, profiles)
+    for path in captures:
+        try:
+            sites, summary = capture_sites(path, steady_start_t_s)
+        except Exception as error:  # noqa: BLE001 - a torn capture must not lose the rest
+            errors.append(f"{path.name}: {error}")
+            continue
+        summaries.append(summary)
+        for key, entry in sites.items():
+            into = merged.setdefault(key, {"live_bytes": 0, "growth_bytes_per_hour": None, "stack": entry["stack"]})
+            into["live_bytes"] += entry["live_bytes"]
+            if entry["growth_bytes_per_hour"] is not None:
+                into["growth_bytes_per_hour"] = (into["growth_bytes_per_hour"] or 0.0) + entry["growth_bytes_per_hour"]
+            into["stack"] = into["stack"] or entry["stack"]
+    ranked = sorted(merged.items(), key=lambda kv: (-(kv[1]["growth_bytes_per_hour"] or 0.0), -kv[1]["live_bytes"]))
+    if all(v["growth_bytes_per_hour"] is None for _, v in ranked):
+        ranked = sorted(merged.items(), key=lambda kv: -kv[1]["live_bytes"])
+    leak_sites = [{"function": f, "file": fi, "line": ln, "live_bytes": int(v["live_bytes"]),
+                   "growth_bytes_per_hour": v["growth_bytes_per_hour"], "stack": v["stack"]}
+                  for (f, fi, ln), v in ranked[:TOP_SITES]]
+    flamegraph, error = finish_leaks_flamegraph(flamegraph_job) if summaries else (None, None)
+    if not summaries:
+        _stop(flamegraph_job)
+    if error:
+        errors.append(error)
+    findings = {"leak_sites": leak_sites, "flamegraph": flamegraph,
+                "memray": {"captures": summaries, "errors": errors}}
+    cache_path.write_text(json.dumps({"fingerprint": fingerprint, "steady_start_t_s": steady_start_t_s,
+                                      "findings": findings}, indent=1), encoding="utf-8")
+    return findings
+
+
+def start_leaks_flamegraph(capture: Path, profiles: Path) -> tuple[subprocess.Popen, Path, Path]:
+    """Start ``python -m memray flamegraph --leaks`` on ``capture``, writing RUN/profiles/*.html."""
+    out = profiles / f"memray-leaks-{capture.name.replace('.bin', '')}.html"
+    argv = [sys.executable, "-m", "memray", "flamegraph", "--leaks", "-f", "-o", str(out), str(capture)]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    return proc, out, capture
+
+
+def _stop(job: tuple[subprocess.Popen, Path, Path]) -> None:
+    proc = job[0]
+    if proc.poll() is None:
+        proc.kill()
+    proc.communicate()
+
+
+def finish_leaks_flamegraph(job: tuple[subprocess.Popen, Path, Path]) -> tuple[str | None, str | None]:
+    """Wait for the flame graph; its path relative to the run directory, or ``(None, error)``."""
+    proc, out, capture = job
+    try:
+        output, _ = proc.communicate(timeout=FLAMEGRAPH_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        _stop(job)
+        return None, f"memray flamegraph of {capture.name} took over {FLAMEGRAPH_TIMEOUT_S} s"
+    if proc.returncode != 0 or not out.exists():
+        text = (output or b"").decode(errors="replace").strip()[-300:]
+        return None, f"memray flamegraph of {capture.name} failed (exit {proc.returncode}): {text}"
+    return f"profiles/{out.name}", None

@@ -1,0 +1,376 @@
+"""Capacity search, the shell: probe runs through the campaign's orchestration, one per rate.
+
+Layout: one parent directory holds the search, each probe is a complete campaign run directory::
+
+    reports/<stamp>-capacity-<profile>-<hex>/
+        capacity.json            the result and every probe (rewritten after each probe)
+        knee.png                 P50/P95/P99 and achieved rate against offered rate
+        capacity-targets.toml    the chosen targets, as every probe was judged
+        probes.log               the probes' console output
+        probes/01-2.00jps.toml   the generated profile of each probe (one stage)
+        probes/01-2.00jps/       the probe's run directory (manifest, raw files, results, report)
+
+Why one run directory per probe rather than one run with many stages: the search is adaptive
+(the next rate depends on the last judgement) and a Locust run reads its whole profile when it
+starts; a run directory per probe keeps every probe re-judgeable and re-renderable on its own
+with ``harness report``, and each probe starts a fresh embedded platform, so one probe's
+backlog or database growth never leaks into the next.
+
+The pure search and judgement live in :mod:`harness.core.capacity`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import secrets
+import time
+import tomllib
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from rich.console import Console
+
+from harness.core import capacity as core
+from harness.core.targets import STAGED_SCOPES
+from harness.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_INVALID, EXIT_OK, InputError
+from harness.profile import Profile, load_profile
+from harness.rundir import DEFAULT_REPORTS_ROOT, ensure_writable_dir, make_run_id, write_json_atomic
+
+PROBE_OVERHEAD_S = 35.0  # platform start, drain, settle, judging and the report, before one is measured
+PLATFORM_ROLES = ("shop", "shop-worker", "gateway", "sut")
+
+
+@dataclass(frozen=True)
+class CapacityRequest:
+    """Everything a capacity search needs, validated by the command."""
+
+    argv: list[str]
+    profile: Profile
+    targets_path: Path
+    locustfile: str
+    target: str | None = None
+    workers: int = 0
+    platform_workers: int | None = None
+    faults: str | None = None
+    budget_s: float = 900.0
+    probe_s: float = 30.0
+    ramp_s: float = 5.0
+    drain_s: float = 10.0
+    step_factor: float = 1.5
+    start_factor: float = 1.0
+    resolution: float = 0.10
+    strict: bool = False
+    out: Path | None = None
+
+
+# --- inputs: probe profiles and the chosen targets -------------------------------------------------
+def _toml_value(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)  # a JSON string is a valid TOML basic string
+    raise TypeError(f"cannot write {type(value).__name__} to TOML")
+
+
+def _toml_table(header: str, table: dict) -> str:
+    lines = [header] + [f"{json.dumps(key)} = {_toml_value(v)}" for key, v in table.items()]
+    return "\n".join(lines) + "\n"
+
+
+def probe_profile_text(base: Profile, name: str, journeys_per_s: float, probe_s: float, ramp_s: float,
+                       drain_s: float) -> str:
+    """A one-stage profile: ``base``'s [profile] settings, ``journeys_per_s`` held for ``probe_s``
+    seconds (the first ``ramp_s`` left out of statistics), drain capped at ``drain_s``."""
+    section = {k: v for k, v in dict(base.content.get("profile", {})).items() if not isinstance(v, dict | list)}
+    section["name"] = name
+    section["drain_s"] = min(float(section.get("drain_s", base.drain_s)), drain_s)
+    stage = {"name": name, "load_factor": journeys_per_s / base.nominal_journeys_per_s,
+             "duration_s": float(probe_s), "ramp_s": float(ramp_s)}
+    return (f"# capacity probe: {journeys_per_s:.4g} journeys/s, generated from {base.path}\n"
+            + _toml_table("[profile]", section) + "\n" + _toml_table("[[stages]]", stage))
+
+
+def capacity_targets_text(targets_path: Path) -> tuple[str, list[str]]:
+    """The targets a probe is judged by, and their ids: every per-stage target of the file
+    (scopes requests, api, endpoint, journey, business) that is not a difference between loads,
+    rewritten to hold in each stage (a probe has one), without its warning level."""
+    try:
+        data = tomllib.loads(Path(targets_path).read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as error:
+        raise InputError(f"--targets {targets_path}: cannot read it: {error}") from error
+    chosen, ids = [], []
+    for table in data.get("target", []):
+        scope_kind = str(table.get("scope", "")).partition(":")[0]
+        if scope_kind not in STAGED_SCOPES or "[" in str(table.get("expr", "")):
+            continue
+        kept = {k: v for k, v in table.items() if k not in ("warn", "load", "stage")}
+        kept["stage"] = "each"
+        if "load" in table or table.get("stage") not in (None, "nominal", "each"):
+            kept["description"] = f"{table.get('description', '')} (capacity probes: judged at every rate)"
+        chosen.append(_toml_table("[[target]]", kept))
+        ids.append(str(table["id"]))
+    if not ids:
+        raise InputError(f"--targets {targets_path}: no per-stage target (scope requests, api, endpoint, journey "
+                         "or business) to search capacity against")
+    header = f"# capacity targets, chosen from {targets_path}: per-stage targets, judged in each probe\n"
+    return header + "\n".join(chosen), ids
+
+
+# --- observing one probe ---------------------------------------------------------------------------
+def observe_probe(run_dir: Path, results: dict, offered_journeys_per_s: float, end_reason: str) -> core.ProbeObservation:
+    """A probe's figures for the pure search, from its results and samples.csv."""
+    stage = results["stages"][0] if results.get("stages") else {}
+    latency = stage.get("api") if (stage.get("api") or {}).get("count") else stage.get("requests", {})
+    latency = latency or {}
+    generator = stage.get("generator") or {}
+    cpu, procs, busiest = platform_cpu(run_dir / "samples.csv", stage)
+    targets = tuple(core.TargetOutcome(
+        id=str(t["id"]), status=str(t["status"]), scope=str(t.get("scope") or ""), measured=t.get("measured"),
+        threshold=t.get("threshold"), unit=str(t.get("unit") or ""), explanation=str(t.get("explanation") or ""))
+        for t in results.get("targets", []))
+    return core.ProbeObservation(
+        offered_journeys_per_s=offered_journeys_per_s,
+        achieved_journeys_per_s=stage.get("achieved_journeys_per_s"),
+        targets=targets,
+        steady_s=float(stage.get("steady_s") or 0.0),
+        scheduled_arrivals=int(stage.get("scheduled_arrivals") or 0),
+        dropped_arrivals=int(stage.get("dropped_arrivals") or 0),
+        generator_cpu_percent_max=generator.get("cpu_percent_max"),
+        p50_ms=latency.get("p50_ms"), p95_ms=latency.get("p95_ms"), p99_ms=latency.get("p99_ms"),
+        platform_cpu_percent=cpu, platform_processes=procs, platform_cpu_max_percent=busiest,
+        gateway_time_share=gateway_time_share(stage.get("endpoints") or []),
+        endpoint_p95_ms={str(e["name"]): float(e["p95_ms"]) for e in stage.get("endpoints") or []
+                         if e.get("p95_ms") is not None},
+        platform_died=end_reason == "platform-died",
+        run_dir=str(run_dir),
+    )
+
+
+def gateway_time_share(endpoints: list[dict]) -> float | None:
+    """Share of all request time (count × mean) spent on the payment gateway's endpoints."""
+    total = gateway = 0.0
+    for endpoint in endpoints:
+        spent = float(endpoint.get("count") or 0) * float(endpoint.get("mean_ms") or 0.0)
+        total += spent
+        if endpoint.get("name", "").partition(" ")[2].startswith("/gateway/"):
+            gateway += spent
+    return gateway / total if total > 0 else None
+
+
+def platform_cpu(samples_path: Path, stage: dict) -> tuple[dict[str, float], dict[str, int], dict[str, float]]:
+    """CPU of the platform's processes in the stage's steady part, per role: the sum over its
+    processes of each one's mean % of a core, how many processes it had, the busiest one's mean."""
+    from harness.analysis import read_samples
+
+    if not samples_path.exists() or "end_t_s" not in stage:
+        return {}, {}, {}
+    samples = read_samples(samples_path, [])
+    if samples is None or samples.empty:
+        return {}, {}, {}
+    start_s = float(stage["start_t_s"]) + float(stage.get("ramp_s") or 0.0)
+    window = samples[(samples["t_s"] >= start_s) & (samples["t_s"] < float(stage["end_t_s"]))
+                     & samples["role"].astype(str).isin(PLATFORM_ROLES)]
+    cpu: dict[str, float] = {}
+    procs: dict[str, int] = {}
+    busiest: dict[str, float] = {}
+    for (role, _pid), rows in window.groupby([window["role"].astype(str), "pid"]):
+        mean = float(rows["cpu_percent"].mean())
+        cpu[role] = cpu.get(role, 0.0) + mean
+        procs[role] = procs.get(role, 0) + 1
+        busiest[role] = max(busiest.get(role, 0.0), mean)
+    return cpu, procs, busiest
+
+
+# --- the search --------------------------------------------------------------------------------------
+class CapacitySearch:
+    """Runs the probes one by one until :func:`harness.core.capacity.next_step` says stop."""
+
+    def __init__(self, request: CapacityRequest, console: Console) -> None:
+        self.request, self.console = request, console
+        name = f"capacity-{request.profile.name}"
+        self.path = Path(request.out) if request.out else DEFAULT_REPORTS_ROOT / make_run_id(
+            name, datetime.now(UTC), secrets.token_hex(2))
+        if (self.path / "capacity.json").exists():
+            raise InputError(f"--out {self.path} already holds a capacity search (capacity.json); choose an empty directory")
+        ensure_writable_dir(self.path)
+        ensure_writable_dir(self.path / "probes", "probes directory")
+        text, self.target_ids = capacity_targets_text(request.targets_path)
+        self.targets_file = self.path / "capacity-targets.toml"
+        self.targets_file.write_text(text, encoding="utf-8")
+        self.config = core.SearchConfig(
+            nominal_journeys_per_s=request.profile.nominal_journeys_per_s, budget_s=request.budget_s,
+            start_factor=request.start_factor, step_factor=request.step_factor, resolution=request.resolution)
+        self.probes: list[core.Probe] = []
+        self.records: list[dict] = []
+        self.started_at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    def run(self) -> tuple[dict, int]:
+        """Search, write capacity.json and knee.png; returns (capacity.json content, exit code)."""
+        t0 = time.monotonic()
+        costs: list[float] = []
+        interrupted, failure = False, ""
+        self.console.print(f"capacity search: {self.path}  (targets: {', '.join(self.target_ids)})")
+        while True:
+            cost_s = max(costs) if costs else self.request.probe_s + PROBE_OVERHEAD_S
+            step = core.next_step(self.config, self.probes, time.monotonic() - t0, cost_s)
+            if isinstance(step, core.Stop):
+                break
+            started = time.monotonic()
+            outcome, probe = self._probe(step)
+            costs.append(time.monotonic() - started)
+            if outcome.end_reason == "interrupted":
+                interrupted, step = True, core.Stop("interrupted", "interrupted (SIGINT/SIGTERM); the probes so far are kept")
+                break
+            if probe is None:
+                failure = outcome.detail or f"probe {len(self.records)} could not be judged (end_reason {outcome.end_reason})"
+                step = core.Stop("error", failure)
+                break
+            self._write(None)
+        summary = self._write(step)
+        for line in summary.get("sentences", []):
+            self.console.print(line)
+        self.console.print(f"capacity: {self.path / 'capacity.json'}  chart: {self.path / 'knee.png'}")
+        if interrupted:
+            return summary, EXIT_INTERRUPTED
+        if not self.probes or summary["capacity_interval_journeys_per_s"] == [None, None]:
+            return summary, EXIT_INVALID
+        return summary, EXIT_OK if summary["headroom"]["within"] else EXIT_FAILED
+
+    def _probe(self, step: core.NextProbe):
+        from harness import orchestration as orch
+
+        req = self.request
+        index = len(self.records) + 1
+        name = f"{index:02d}-{step.journeys_per_s:.2f}jps"
+        profile_path = self.path / "probes" / f"{name}.toml"
+        profile_path.write_text(probe_profile_text(req.profile, name, step.journeys_per_s, req.probe_s, req.ramp_s,
+                                                   req.drain_s), encoding="utf-8")
+        profile = load_profile(profile_path)
+        self.console.print(f"probe {index}: {step.journeys_per_s:.3g} journeys/s ({step.phase}: {step.why}) ...")
+        with open(self.path / "probes.log", "a", encoding="utf-8") as log:
+            outcome = orch.execute(orch.RunRequest(
+                argv=req.argv, profile=profile, locustfile=req.locustfile, target=req.target, workers=req.workers,
+                platform_workers=req.platform_workers, faults=req.faults, out=self.path / "probes" / name,
+                targets_path=self.targets_file, strict=False,
+                extra={"capacity": {"search": str(self.path), "probe": index, "phase": step.phase,
+                                    "journeys_per_s": step.journeys_per_s}}),
+                console=Console(file=log, width=160, force_terminal=False))
+        record = {"index": index, "journeys_per_s": step.journeys_per_s, "phase": step.phase, "why": step.why,
+                  "run_dir": str(Path("probes") / name), "end_reason": outcome.end_reason, "exit_code": outcome.exit_code}
+        self.records.append(record)
+        if outcome.results is None or not outcome.results.get("stages") or outcome.end_reason in ("interrupted", "error"):
+            return outcome, None
+        obs = observe_probe(outcome.run_dir, outcome.results, step.journeys_per_s, outcome.end_reason)
+        judgement = core.judge_probe(obs, strict=req.strict)
+        probe = core.Probe(step.journeys_per_s, step.phase, obs, judgement)
+        self.probes.append(probe)
+        record.update(observation=_plain(obs), judgement=_plain(judgement))
+        achieved = obs.achieved_journeys_per_s
+        verdict = "pass" if judgement.passed else "BREAK: " + ", ".join(b.target_id for b in judgement.breaches)
+        self.console.print(f"  achieved {achieved if achieved is None else round(achieved, 2)} journeys/s, "
+                           f"P95 {_ms(obs.p95_ms)}, {verdict}"
+                           + (" [generator-bound: " + "; ".join(judgement.generator_reasons) + "]"
+                              if judgement.generator_bound else ""))
+        return outcome, probe
+
+    def _write(self, stop: core.Stop | None) -> dict:
+        cores = os.cpu_count() or 1
+        summary = core.summarize(self.config, self.probes, stop or core.Stop("running", "the search is running"), cores)
+        summary["sentences"] = core.describe(summary) if stop is not None else []
+        body = {
+            "schema_version": 1, "kind": "capacity", "status": "finished" if stop else "running",
+            "started_at": self.started_at, "argv": self.request.argv,
+            "profile": {"path": self.request.profile.path, "name": self.request.profile.name},
+            "target": self.request.target, "embedded_platform": self.request.target is None,
+            "workers": self.request.workers, "platform_workers": self.request.platform_workers,
+            "faults": self.request.faults or ("healthy" if self.request.target is None else None),
+            "targets_file": str(self.request.targets_path), "targets": self.target_ids,
+            "strict": self.request.strict, "cores": cores,
+            "search": asdict(self.config), "probe_s": self.request.probe_s, "ramp_s": self.request.ramp_s,
+            **summary, "probes": self.records,
+        }
+        write_json_atomic(self.path / "capacity.json", _finite(body))
+        if stop is not None and self.probes:
+            (self.path / "knee.png").write_bytes(knee_png(self.probes, summary))
+        return body
+
+
+# --- the knee chart ---------------------------------------------------------------------------------
+def knee_png(probes: list[core.Probe], summary: dict) -> bytes:
+    """PNG: API P50/P95/P99 (log ms, left) and achieved journeys/s (right) against offered
+    journeys/s; the latency targets as horizontal lines, the required rate (300% of nominal),
+    the capacity and the lowest break as vertical lines; breaking probes marked with a cross."""
+    from harness.report.charts import log_ms_axis, new_figure, png_bytes
+
+    figure, (ax,) = new_figure(1, height_in=5.0)
+    ordered = sorted(probes, key=lambda p: p.journeys_per_s)
+    rates = [p.journeys_per_s for p in ordered]
+    for attr, colour in (("p50_ms", "#6baed6"), ("p95_ms", "#2171b5"), ("p99_ms", "#08306b")):
+        points = [(p.journeys_per_s, getattr(p.observation, attr)) for p in ordered if getattr(p.observation, attr)]
+        if points:
+            ax.plot(*zip(*points, strict=True), marker="o", color=colour, label=attr.replace("_ms", "").upper())
+    broke = [(p.journeys_per_s, p.observation.p95_ms) for p in ordered if not p.judgement.passed and p.observation.p95_ms]
+    if broke:
+        ax.scatter(*zip(*broke, strict=True), marker="x", s=90, color="#cb181d", zorder=5, label="probe broke a target")
+    log_ms_axis(ax)
+    seen = set()
+    for target in ordered[0].observation.targets if ordered else ():
+        if target.unit == "ms" and target.threshold and target.scope in ("api", "requests") and target.threshold not in seen:
+            seen.add(target.threshold)
+            ax.axhline(target.threshold, color="#fd8d3c", linestyle="--", linewidth=1)
+            ax.annotate(f"target {target.id}: {target.threshold:g} ms", (0.99, target.threshold),
+                        xycoords=("axes fraction", "data"), ha="right", fontsize=8, color="#d94801", va="bottom")
+    head = summary["headroom"]
+    lo, hi = summary["capacity_interval_journeys_per_s"]
+    ax.axvline(head["required_journeys_per_s"], color="#737373", linestyle=":",
+               label=f"{head['required_factor']:.0%} of nominal")
+    if lo:
+        ax.axvline(lo, color="#238b45", label=f"capacity {lo:.3g}/s" + (" (lower bound)" if summary["lower_bound"] else ""))
+    if hi:
+        ax.axvline(hi, color="#cb181d", linewidth=1, label=f"breaks at {hi:.3g}/s")
+    ax.set_xlabel("offered journeys/s")
+    ax.set_ylabel("API latency")
+    twin = ax.twinx()
+    twin.plot(rates, [p.observation.achieved_journeys_per_s or 0.0 for p in ordered], marker="s", color="#41ab5d",
+              linestyle="-", label="achieved journeys/s")
+    top = max([*rates, head["required_journeys_per_s"], hi or 0.0]) * 1.1
+    ax.set_xlim(0, top)
+    twin.plot([0, top], [0, top], color="#41ab5d", linestyle=":", linewidth=0.8, label="achieved = offered")
+    twin.set_ylabel("achieved journeys/s")
+    twin.set_ylim(0, top)
+    twin.grid(False)
+    ax.set_title("Capacity knee: latency and achieved rate against offered load")
+    handles = ax.get_legend_handles_labels()
+    twin_handles = twin.get_legend_handles_labels()
+    ax.legend(handles[0] + twin_handles[0], handles[1] + twin_handles[1], loc="upper left", fontsize=8)
+    return png_bytes(figure)
+
+
+def _plain(value: object) -> object:
+    if hasattr(value, "__dataclass_fields__"):
+        return _plain(asdict(value))
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _finite(value: object) -> object:
+    """JSON-ready: infinities and NaN become None."""
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def _ms(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.0f} ms"

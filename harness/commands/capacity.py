@@ -1,0 +1,123 @@
+"""Find the capacity: the journey arrival rate at which the targets break, and the headroom.
+
+Runs probes, each a fixed journey arrival rate held for --probe-s seconds (a one-stage campaign
+run through the same orchestration as `harness campaign`: embedded platform unless --target,
+loopback only). Starts at nominal load (the profile's nominal_journeys_per_s), raises the rate
+× --step per probe until a probe breaks a target, bisects between the highest passing and the
+lowest breaking rate down to --resolution, and repeats the highest passing rate to confirm it;
+stops when the time budget (--max-minutes) cannot fit another probe.
+
+A probe breaks when a per-stage target of the targets file (P95 / mean / availability per
+endpoint class, journey success, business rates; judged in each probe, warning levels
+ignored) fails with its whole 95% interval on the bad side (--strict: also when it
+straddles), when more than 1% of arrivals were dropped, or when the platform died. If the load
+generator saturates first, the search stops and the capacity is reported as a lower bound.
+
+Writes capacity.json (capacity with its interval, headroom against 300% of nominal, the first
+target to break, what saturated, every probe) and knee.png into the search directory; each
+probe's own run directory is kept under probes/. Exit code: 0 when 300% of nominal load is
+within the capacity found, 1 when it is not (or not shown), 2 invalid input or no probe could
+run, 130 interrupted.
+
+Example:
+    harness capacity --profile profiles/step-300.toml --max-minutes 15
+    harness capacity --platform-workers 2 --max-minutes 10 --out /tmp/cap-2w
+    harness capacity --faults cache-off.toml --probe-s 20
+    harness capacity --target http://127.0.0.1:8000 --targets targets.toml
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from harness.errors import InputError
+
+NAME = "capacity"
+HELP = "search the journey arrival rate at which the targets break; report capacity and headroom"
+DEFAULT_PROFILE = "profiles/step-300.toml"
+DEFAULT_LOCUSTFILE = "loadtests/shop.py"
+DEFAULT_TARGETS = "targets.toml"
+MIN_PROBE_S = 5.0
+
+
+def prepare_parser(parser: argparse.ArgumentParser) -> None:
+    """Declare the capacity search's flags."""
+    parser.add_argument("--profile", default=DEFAULT_PROFILE, metavar="FILE",
+                        help=f"base profile: nominal rate, journey mix and settings (default {DEFAULT_PROFILE}); "
+                             "its stages are replaced by the probes")
+    parser.add_argument("--target", metavar="URL", help="a running platform on this machine (loopback only)")
+    parser.add_argument("--targets", metavar="FILE", help=f"targets file (default {DEFAULT_TARGETS})")
+    parser.add_argument("--workers", type=int, default=0, metavar="N",
+                        help="Locust worker processes under a master (default 0: one local process)")
+    parser.add_argument("--platform-workers", type=int, metavar="N",
+                        help="shop worker processes of the embedded platform (default 1)")
+    parser.add_argument("--faults", metavar="PRESET|FILE", help="fault preset or TOML file for the embedded platform")
+    parser.add_argument("--max-minutes", type=float, default=15.0, metavar="N",
+                        help="time budget of the whole search in minutes (default 15)")
+    parser.add_argument("--probe-s", type=float, default=30.0, metavar="S",
+                        help="seconds each probe holds its rate, ramp included (default 30)")
+    parser.add_argument("--step", type=float, default=1.5, metavar="X",
+                        help="rate multiplier between probes while nothing breaks (default 1.5)")
+    parser.add_argument("--start", type=float, default=1.0, metavar="X",
+                        help="first probe at X × nominal (default 1.0)")
+    parser.add_argument("--resolution", type=float, default=0.10, metavar="X",
+                        help="bisect until the breaking rate is within 1+X of the passing one (default 0.10)")
+    parser.add_argument("--strict", action="store_true", help="a target whose interval straddles counts as broken")
+    parser.add_argument("--out", type=Path, metavar="DIR", help="search directory (default reports/<id>)")
+    parser.add_argument("--locustfile", default=DEFAULT_LOCUSTFILE, help=argparse.SUPPRESS)
+
+
+def _positive(value: float, flag: str, minimum: float = 0.0, inclusive: bool = False) -> float:
+    if value != value or (value < minimum if inclusive else value <= minimum):  # NaN too
+        raise InputError(f"{flag} {value:g}: must be {'>=' if inclusive else '>'} {minimum:g}")
+    return value
+
+
+def build_request(args: argparse.Namespace):
+    """Validate every flag and file; returns a harness.capacity.CapacityRequest."""
+    from harness import run_inputs as check
+    from harness.capacity import CapacityRequest
+
+    if args.workers < 0:
+        raise InputError(f"--workers {args.workers}: must be 0 (one local process) or more")
+    if args.platform_workers is not None and args.platform_workers < 1:
+        raise InputError(f"--platform-workers {args.platform_workers}: must be 1 or more")
+    budget_min = _positive(args.max_minutes, "--max-minutes")
+    probe_s = _positive(args.probe_s, "--probe-s", MIN_PROBE_S, inclusive=True)
+    step = _positive(args.step, "--step", 1.0)
+    start = _positive(args.start, "--start")
+    resolution = _positive(args.resolution, "--resolution")
+    profile = check.validate_profile(args.profile)
+    targets_path = check.require_file(args.targets, "--targets") or Path(DEFAULT_TARGETS)
+    if not targets_path.is_file():
+        raise InputError(f"--targets {targets_path}: no such file")
+    if args.faults and (args.faults.endswith(".toml") or "/" in args.faults):
+        check.require_file(args.faults, "--faults")
+    locustfile = str(check.require_file(args.locustfile, "--locustfile"))
+    target = None
+    if args.target:
+        target = check.require_loopback(args.target, "--target")
+        if args.faults or args.platform_workers:
+            raise InputError("--faults and --platform-workers apply to the embedded platform; drop them with --target")
+        check.check_target(target, "--target", health_path="/healthz")
+    return CapacityRequest(
+        argv=["harness", *sys.argv[1:]], profile=profile, targets_path=targets_path, locustfile=locustfile,
+        target=target, workers=args.workers, platform_workers=args.platform_workers, faults=args.faults,
+        budget_s=budget_min * 60.0, probe_s=probe_s, ramp_s=min(5.0, probe_s / 5.0), step_factor=step,
+        start_factor=start, resolution=resolution, strict=args.strict, out=args.out)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Validate, run the search, print the summary; returns the exit code."""
+    from harness.capacity import CapacitySearch
+    from harness.orchestration import default_console
+
+    request = build_request(args)
+    try:
+        search = CapacitySearch(request, default_console())
+    except ValueError as error:  # SearchConfig's own checks (e.g. --start above the ceiling)
+        raise InputError(f"--start/--step/--resolution: {error}") from error
+    _, code = search.run()
+    return code

@@ -1,0 +1,69 @@
+"""Judge a stored run again, against its targets or another targets file.
+
+Reads only the run directory's raw files (manifest.json, requests.csv, journeys.csv,
+samples.csv, events.jsonl) and the targets file, prints one line per target (status,
+measured value with its 95% interval, n, threshold, why) and exits with the verdict's code:
+0 pass, 1 a target failed, 2 the run is invalid (or the input is bad), 130 the run was
+interrupted. The stored results.json is left as it is unless --write is given.
+
+Example:
+    harness check reports/20261128T170000Z-step-300-ab12
+    harness check reports/20261128T170000Z-step-300-ab12 --targets stricter.toml --strict
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from harness.core.units import COUNT, DURATION, GROWTH, RATIO, format_value
+from harness.errors import InputError
+from harness.judge import exit_code_for, judge_run
+
+NAME = "check"
+HELP = "re-judge a stored run against (other) targets; exit with the verdict's code"
+_KIND = {"ms": DURATION, "ratio": RATIO, "bytes/h": GROWTH, "count": COUNT}
+_STYLE = {"pass": "green", "warn": "yellow", "fail": "red", "error": "red", "unknown": "dim",
+          "invalid": "magenta", "interrupted": "yellow"}
+
+
+def prepare_parser(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("run_dir", metavar="RUN_DIR", type=Path, help="a run directory (reports/<run-id>)")
+    parser.add_argument("--targets", metavar="FILE", type=Path, default=None,
+                        help="targets file (default: the run's own, else targets.toml)")
+    parser.add_argument("--strict", action="store_true", help="treat warn (interval straddles) as fail")
+    parser.add_argument("--write", action="store_true", help="overwrite RUN_DIR/results.json with this verdict")
+
+
+def run(args: argparse.Namespace) -> int:
+    if not (args.run_dir / "manifest.json").is_file():
+        raise InputError(f"{args.run_dir}: not a run directory (no manifest.json)")
+    results = judge_run(args.run_dir, targets_path=args.targets, strict=args.strict, write=args.write)
+    console = Console(highlight=False)
+    console.print(targets_table(results))
+    for reason in results.get("invalid_reasons", []):
+        console.print(f"[magenta]invalid:[/magenta] {escape(reason)}")
+    verdict = results["verdict"]
+    console.print(f"verdict: [bold {_STYLE.get(verdict, 'white')}]{verdict}[/] "
+                  f"(targets: {escape(results['targets_file'])}{', strict' if args.strict else ''})")
+    return exit_code_for(results)
+
+
+def targets_table(results: dict) -> Table:
+    """One row per target: id, status, and the one-line explanation (value, interval, n,
+    threshold, source)."""
+    table = Table(title=f"targets of {results['run_id']}", title_justify="left")
+    table.add_column("target", no_wrap=True)
+    table.add_column("status", no_wrap=True)
+    table.add_column("measured", no_wrap=True)
+    table.add_column("explanation", overflow="fold")
+    for entry in results["targets"]:
+        style = _STYLE.get(entry["status"], "white")
+        measured = format_value(entry["measured"], _KIND.get(entry["unit"], COUNT))
+        explanation = entry["explanation"].partition(": ")[2] or entry["explanation"]
+        table.add_row(escape(entry["id"]), f"[{style}]{entry['status']}[/]", measured, escape(explanation))
+    return table

@@ -1,0 +1,51 @@
+"""Re-derive a run's results and render its reports from the run directory alone.
+
+Judges the run again from its raw files (manifest.json, requests.csv, journeys.csv,
+samples.csv, events.jsonl, the platform's ledgers) against the targets, writes results.json,
+then renders report.html (self-contained: charts embedded, opens offline), report.md (for a
+pull-request comment), junit.xml (one testcase per target) and charts/*.png. Every file is
+written to a temporary name and renamed into place. Re-rendering an unchanged run gives the
+same bytes except the "generated" timestamp.
+
+Exit code: the verdict's (0 pass, 1 a target failed, 2 invalid, 130 interrupted); 2 when the
+run directory is missing or malformed (the message names the file).
+
+Example:
+    harness report reports/20261128T170000Z-step-300-ab12
+    harness report reports/20261128T170000Z-step-300-ab12 --targets stricter.toml --strict
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from harness.errors import InputError
+
+NAME = "report"
+HELP = "re-judge a run directory and render report.html, report.md, junit.xml and charts"
+
+
+def prepare_parser(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("run_dir", metavar="RUN_DIR", type=Path, help="a run directory (reports/<run-id>)")
+    parser.add_argument("--targets", metavar="FILE", type=Path, default=None,
+                        help="targets file (default: the run's own copy, else the manifest's, else targets.toml)")
+    parser.add_argument("--strict", action="store_true", help="treat warn (interval straddles) as fail")
+
+
+def run(args: argparse.Namespace) -> int:
+    # deferred: pandas and matplotlib take a while to import, and `harness --help` should not wait
+    from harness.judge import exit_code_for, judge_run
+    from harness.report import render_run
+
+    run_dir: Path = args.run_dir
+    if not run_dir.is_dir():
+        raise InputError(f"{run_dir}: not a run directory (no such directory)")
+    if not (run_dir / "manifest.json").is_file():
+        raise InputError(f"{run_dir}: not a run directory (no manifest.json)")
+    results = judge_run(run_dir, targets_path=args.targets, strict=args.strict, write=True)
+    for path in render_run(run_dir, results):
+        if path.suffix != ".png":
+            print(f"wrote {path}")
+    print(f"verdict: {results.get('verdict')}")
+    return exit_code_for(results)

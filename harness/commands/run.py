@@ -1,0 +1,68 @@
+"""Run any locustfile against any service on this machine, recorded and judged like a campaign.
+
+For engineers who bring their own service: the harness does not start a platform; it checks
+that --host answers, runs the locustfile under the profile's stages with the harness recorder
+loaded beside it (requests.csv, journeys.csv, histograms, events), judges the run against the
+targets and writes the report. Exit codes as for ``harness campaign``: 0 pass, 1 a target
+failed, 2 invalid or could not run, 130 interrupted.
+
+Example:
+    harness run --locustfile my_locustfile.py --host http://127.0.0.1:8080 --profile profiles/smoke.toml
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from harness.commands.campaign import add_load_flags, check_workers
+
+NAME = "run"
+HELP = "run any locustfile against a service on this machine (loopback), recorded and judged"
+DEFAULT_PROFILE = "profiles/smoke.toml"
+# Loaded beside the user's locustfile: the --profile/--run-dir options, the recorder and the
+# profile's load shape (Locust accepts several locustfiles joined by commas).
+RECORDER_LOCUSTFILE = "loadtests/recorder.py"
+
+
+def prepare_parser(parser: argparse.ArgumentParser) -> None:
+    """Declare the flags of ``harness run``."""
+    parser.add_argument("--locustfile", required=True, metavar="FILE", help="the locustfile to run")
+    parser.add_argument("--host", required=True, metavar="URL",
+                        help="the service under test, on this machine (loopback only)")
+    parser.add_argument("--profile", default=DEFAULT_PROFILE, metavar="FILE",
+                        help=f"load profile TOML (default {DEFAULT_PROFILE})")
+    add_load_flags(parser)
+    parser.add_argument("--targets", metavar="FILE", help="targets file (default targets.toml)")
+    parser.add_argument("--strict", action="store_true",
+                        help="a target that cannot be evaluated counts as failed")
+
+
+def locustfiles_for(user_locustfile: Path) -> str:
+    """The ``-f`` value: the user's file, with the harness recorder beside it unless it is ours."""
+    recorder = Path(RECORDER_LOCUSTFILE)
+    if user_locustfile.resolve().parent == recorder.resolve().parent or not recorder.is_file():
+        return str(user_locustfile)
+    return f"{recorder},{user_locustfile}"
+
+
+def run(args: argparse.Namespace) -> int:
+    """Validate, then run the locustfile against --host; returns the exit code."""
+    from harness import orchestration as orch
+    from harness import run_inputs as check
+
+    profile = check.validate_profile(args.profile)
+    workers = check_workers(args.workers)
+    locustfile = check.require_file(args.locustfile, "--locustfile")
+    targets_path = check.require_file(args.targets, "--targets")
+    if targets_path is None and Path("targets.toml").is_file():
+        targets_path = Path("targets.toml")
+    host = check.require_loopback(args.host, "--host")
+    check.check_target(host, "--host", health_path=None)
+    request = orch.RunRequest(
+        argv=["harness", *sys.argv[1:]], profile=profile, locustfile=locustfiles_for(locustfile),
+        target=host, workers=workers, out=args.out, targets_path=targets_path, strict=args.strict,
+        sut_pids=check.require_pids(args.sut_pid, "--sut-pid"),
+    )
+    return orch.execute(request).exit_code

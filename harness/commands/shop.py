@@ -1,0 +1,244 @@
+"""Run the reference platform: the shop and the UnionPay-style gateway simulator.
+
+Starts both on 127.0.0.1 as child processes (the shop under uvicorn, or gunicorn with N forked
+uvicorn workers for --workers N; the gateway under uvicorn), waits until both answer /healthz,
+writes the port file (JSON: shop_url, gateway_url, admin_token, pid, processes) atomically,
+prints the URLs and runs until SIGINT/SIGTERM, then stops the children (SIGTERM, up to 10 s,
+then SIGKILL) and exits 0. A child that dies makes it exit 2 naming the child.
+Routes, fault knobs, presets and the time scale: docs/platform.md.
+
+Example:
+  harness shop --port 0 --port-file /tmp/shop.json --faults documented-problems --seed 7
+  harness shop --workers 2 --faults my-faults.toml --time-scale 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.errors import InputError, RunFailedError
+
+NAME = "shop"
+HELP = "run the reference shop and the UnionPay-style gateway simulator on 127.0.0.1"
+
+HEALTH_TIMEOUT_S = 90.0
+STOP_GRACE_S = 10.0
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+def prepare_parser(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--workers", type=int, default=1, help="shop processes (>1: gunicorn, forked)")
+    parser.add_argument("--faults", default="healthy",
+                        help="preset (healthy, documented-problems) or a TOML file (default: healthy)")
+    parser.add_argument("--port", type=int, default=0, help="shop port (0: a free port)")
+    parser.add_argument("--gateway-port", type=int, default=0, help="gateway port (0: a free port)")
+    parser.add_argument("--port-file", type=Path, help="write the URLs, admin token and pids here (JSON)")
+    parser.add_argument("--data-dir", type=Path, help="database, keys, logs (default: a new temp dir)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the catalogue and every fault draw")
+    parser.add_argument("--admin-token", help="token for /admin/* and /sim/faults (default: random)")
+    parser.add_argument("--time-scale", type=float, default=1 / 60,
+                        help="wall seconds per protocol second (default 1/60: minutes become seconds)")
+    parser.add_argument("--database", default="", help="postgresql://... (default: SQLite in the data dir)")
+    parser.add_argument("--memray-out", type=Path, help="run the shop under memray, capture to this path")
+    parser.add_argument("--sign-method", choices=("11", "01"), default="11",
+                        help="UnionPay signMethod the shop uses: 11 SHA-256 shared key, 01 RSA")
+
+
+@dataclass
+class Child:
+    role: str
+    process: subprocess.Popen
+    log_path: Path
+
+
+def _validate(args: argparse.Namespace) -> None:
+    if not 1 <= args.workers <= 64:
+        raise InputError(f"--workers must be between 1 and 64, got {args.workers}")
+    for flag, port in (("--port", args.port), ("--gateway-port", args.gateway_port)):
+        if not 0 <= port <= 65535:
+            raise InputError(f"{flag} must be between 0 and 65535, got {port}")
+    if not (math.isfinite(args.time_scale) and 0 < args.time_scale <= 100):
+        raise InputError(f"--time-scale must be a number in (0, 100], got {args.time_scale}")
+    if args.database and not args.database.startswith(("postgresql://", "postgres://")):
+        raise InputError(f"--database must be a postgresql:// URL, got {args.database!r}")
+    if args.admin_token is not None and not (8 <= len(args.admin_token) <= 200 and args.admin_token.isprintable()):
+        raise InputError("--admin-token must be 8-200 printable characters")
+    if args.memray_out is not None and not args.memray_out.parent.is_dir():
+        raise InputError(f"--memray-out: directory {args.memray_out.parent} does not exist")
+
+
+def _listen(port: int, flag: str) -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(("127.0.0.1", port))
+    except OSError as error:
+        sock.close()
+        raise RunFailedError(f"{flag} {port}: cannot listen on 127.0.0.1: {error}") from error
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def _healthy(url: str) -> bool:
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+        with opener.open(f"{url}/healthz", timeout=2) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+def _log_tail(path: Path, lines: int = 15) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+def _start(role: str, argv: list[str], sock: socket.socket, env: dict, data_dir: Path) -> Child:
+    log_path = data_dir / f"{role}.log"
+    with open(log_path, "ab") as log:
+        process = subprocess.Popen(argv, pass_fds=(sock.fileno(),), env=env, stdout=log,
+                                   stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                   cwd=PROJECT_ROOT, start_new_session=True)
+    return Child(role, process, log_path)
+
+
+def stop_children(children: list[Child], grace_s: float = STOP_GRACE_S) -> None:
+    """SIGTERM every child still running, wait up to ``grace_s`` seconds, then SIGKILL."""
+    for child in children:
+        if child.process.poll() is None:
+            child.process.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + grace_s
+    for child in children:
+        try:
+            child.process.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            child.process.kill()
+            child.process.wait()
+
+
+def _write_atomic(path: Path, data: dict) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(data, indent=2))
+    tmp.replace(path)
+
+
+def run(args: argparse.Namespace) -> int:
+    from services.config import ServiceConfig
+    from services.faults import load_faults
+    from services.latency import KnobError
+    from services.shop.db import Database
+    from services.unionpay.keys import ensure_keys
+
+    _validate(args)
+    try:
+        label, shop_faults, gateway_faults = load_faults(args.faults)
+    except KnobError as error:
+        raise InputError(f"--faults {error}") from error
+    data_dir = args.data_dir or Path(tempfile.mkdtemp(prefix="harness-shop-"))
+    data_dir.mkdir(parents=True, exist_ok=True)
+    data_dir = data_dir.resolve()
+    admin_token = args.admin_token or secrets.token_urlsafe(24)
+    ensure_keys(data_dir / "keys")
+    try:  # create tables and seed once here, so forked workers never race to do it
+        db = Database(args.database, data_dir)
+        db.setup(args.seed)
+        db.close()
+    except Exception as error:
+        raise RunFailedError(f"--database: cannot prepare the database: {error}") from error
+
+    shop_sock, gateway_sock = _listen(args.port, "--port"), _listen(args.gateway_port, "--gateway-port")
+    shop_url = f"http://127.0.0.1:{shop_sock.getsockname()[1]}"
+    gateway_url = f"http://127.0.0.1:{gateway_sock.getsockname()[1]}"
+    config = ServiceConfig(shop_url=shop_url, gateway_url=gateway_url, data_dir=str(data_dir),
+                           admin_token=admin_token, seed=args.seed, time_scale=args.time_scale,
+                           database=args.database, sign_method=args.sign_method,
+                           shop_faults=shop_faults, gateway_faults=gateway_faults)
+    config_path = data_dir / "service-config.json"
+    config_path.write_text(config.to_json())
+    os.chmod(config_path, 0o600)
+    env = {**os.environ, "SERVICE_CONFIG": str(config_path),
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")]))}
+    py = [sys.executable, "-W", "ignore::DeprecationWarning"]
+    shop_fd = str(shop_sock.fileno())
+    if args.workers > 1:
+        shop_cmd = ["-m", "gunicorn", "-k", "uvicorn.workers.UvicornWorker", "-w", str(args.workers),
+                    "--bind", f"fd://{shop_fd}", "--graceful-timeout", "5", "--log-level", "warning",
+                    "services.shop.app:app_from_env()"]
+    else:
+        shop_cmd = ["-m", "services.serve", "shop", "--fd", shop_fd]
+    # A fixed mmap threshold turns off glibc's dynamic one, so big freed buffers (scrypt's
+    # 16 MiB) go back to the OS instead of staying resident: memory growth then means a leak.
+    shop_env = {"MALLOC_MMAP_THRESHOLD_": "1048576", "MALLOC_ARENA_MAX": "2", **env}
+    if args.memray_out:
+        # PYTHONMALLOC=malloc: every allocation goes through malloc, so memray sees each object's
+        # lifetime instead of pymalloc arenas (memray's advice for finding leaks).
+        shop_env["PYTHONMALLOC"] = "malloc"
+        shop_cmd = ["-m", "memray", "run", "--follow-fork", "-q", "-f", "-o", str(args.memray_out.resolve()),
+                    *shop_cmd]
+    children: list[Child] = []
+    stopping = {"signal": None}
+
+    def on_signal(signum, _frame):
+        stopping["signal"] = signum
+
+    old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        children.append(_start("gateway", [*py, "-m", "services.serve", "gateway", "--fd",
+                                           str(gateway_sock.fileno())], gateway_sock, env, data_dir))
+        children.append(_start("shop", [*py, *shop_cmd], shop_sock, shop_env, data_dir))
+        shop_sock.close()
+        gateway_sock.close()
+        deadline = time.monotonic() + HEALTH_TIMEOUT_S
+        waiting = {"shop": shop_url, "gateway": gateway_url}
+        while waiting:
+            _check_alive(children)
+            if stopping["signal"] is not None:
+                return 0
+            if time.monotonic() > deadline:
+                raise RunFailedError(f"{', '.join(waiting)} did not answer /healthz within {HEALTH_TIMEOUT_S:.0f} s;"
+                                     f" see {data_dir}/*.log")
+            for role, url in list(waiting.items()):
+                if _healthy(url):
+                    del waiting[role]
+            time.sleep(0.1)
+        port_info = {"shop_url": shop_url, "gateway_url": gateway_url, "admin_token": admin_token,
+                     "pid": os.getpid(),
+                     "processes": [{"role": c.role, "pid": c.process.pid} for c in children],
+                     "data_dir": str(data_dir), "time_scale": args.time_scale, "seed": args.seed,
+                     "faults": label, "workers": args.workers,
+                     "database": "postgresql" if args.database else "sqlite"}
+        if args.port_file:
+            _write_atomic(args.port_file, port_info)
+        print(f"shop:    {shop_url}\ngateway: {gateway_url}\ndata:    {data_dir}\nfaults:  {label}", flush=True)
+        while stopping["signal"] is None:
+            _check_alive(children)
+            time.sleep(0.2)
+        return 0
+    finally:
+        stop_children(children)
+        for s, handler in old.items():
+            signal.signal(s, handler)
+
+
+def _check_alive(children: list[Child]) -> None:
+    for child in children:
+        code = child.process.poll()
+        if code is not None:
+            raise RunFailedError(f"the {child.role} process exited with code {code}; log {child.log_path}:\n"
+                                 f"{_log_tail(child.log_path)}")

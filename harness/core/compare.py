@@ -1,0 +1,563 @@
+"""Baseline comparison statistics: is the candidate run worse than the baseline, and by how much?
+
+Pure: plain arrays in, frozen records out; the random generator is passed in, nothing reads a
+clock, a file or a process.
+
+How a change is judged (per stage × endpoint/journey × metric):
+
+1. The point estimate is exact: ``delta = metric(candidate) - metric(baseline)`` on all samples.
+2. Its uncertainty comes from a bootstrap over *time blocks*, not single requests. Requests close
+   in time share a machine state (a GC pause, a noisy neighbour, a warm cache), so resampling
+   requests one by one treats correlated samples as independent and makes intervals too narrow:
+   the classic source of flaky regression gates. Each run's samples are cut into consecutive
+   blocks of ``block_s`` seconds and whole blocks are resampled, per run, independently.
+   Percentiles of a replicate are read from per-block log-spaced histograms (0.5% wide bins)
+   so a replicate costs a matrix product, not a sort.
+3. The decision interval is ``delta ± z·se_boot`` with ``z`` for a *family-wise* confidence
+   level: Bonferroni over every metric compared in the pair (``m`` of them), so that a pair of
+   runs with 50 endpoints × 3 stages × 4 metrics does not produce a false alarm with a
+   probability of 1 - 0.975^600. Bonferroni rather than Holm because it gives simultaneous
+   intervals that can be shown as they are; Holm would only rescue real regressions that are
+   barely significant, and those are below the practical minimum anyway in most cases.
+4. Statistical clarity is not enough: a change counts only past a *practical minimum*
+   (``max(5% of the baseline, 10 ms)`` for latency, by default): regression when the whole
+   interval lies beyond it on the worse side, improvement when beyond it on the better side,
+   equivalent when the whole interval lies inside the band, inconclusive otherwise. For an
+   inconclusive result, ``detectable`` is the smallest true worsening this pair would have
+   flagged 80% of the time: ``threshold + (z + z_0.8)·se``.
+5. Too little data is inconclusive, never a verdict: fewer than ``MIN_SAMPLES`` samples or
+   ``MIN_BLOCKS`` blocks in either run, or fewer than ``MIN_TAIL_SAMPLES`` samples beyond a
+   percentile (a P99 needs 500 samples).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from statistics import NormalDist
+
+import numpy as np
+
+REGRESSION = "regression"
+IMPROVEMENT = "improvement"
+EQUIVALENT = "equivalent"
+INCONCLUSIVE = "inconclusive"
+
+MIN_SAMPLES = 20
+MIN_BLOCKS = 5
+MIN_TAIL_SAMPLES = 5
+POWER_Z = NormalDist().inv_cdf(0.80)
+_BIN_WIDTH_LOG = math.log(1.005)  # 0.5% wide latency bins: far below any practical minimum
+
+PERCENTILES = {"p50_ms": 50.0, "p95_ms": 95.0, "p99_ms": 99.0}
+
+
+@dataclass(frozen=True)
+class PracticalMinimum:
+    """Smallest change that matters: ``max(relative × |baseline|, absolute)`` in the metric's unit."""
+
+    relative: float = 0.0
+    absolute: float = 0.0
+
+    def threshold(self, baseline_value: float) -> float:
+        """The band half-width for this baseline value (same unit as the metric)."""
+        return max(self.relative * abs(baseline_value), self.absolute)
+
+
+# Keys are metric families; `latency` covers p50/p95/p99 (ms), `availability` is a fraction
+# (0.001 = 0.1 percentage point), `memory` is bytes per hour, `bench` is a benchmark's seconds.
+DEFAULT_PRACTICAL: dict[str, PracticalMinimum] = {
+    "latency": PracticalMinimum(0.05, 10.0),
+    "availability": PracticalMinimum(0.0, 0.001),
+    "memory": PracticalMinimum(0.20, 20e6),
+    "bench": PracticalMinimum(0.10, 0.0),
+}
+
+_UNITS = {
+    "latency": {"ms": 1.0, "s": 1000.0, "us": 0.001},
+    "availability": {"pp": 0.01, "": 1.0},
+    "memory": {"b/h": 1.0, "kb/h": 1e3, "mb/h": 1e6, "gb/h": 1e9, "": 1.0},
+    "bench": {"s": 1.0, "ms": 1e-3, "us": 1e-6, "ns": 1e-9},
+}
+
+
+def parse_practical(spec: str) -> tuple[str, PracticalMinimum]:
+    """Parse ``latency=5%,10ms`` / ``availability=0.1pp`` / ``memory=20%,20MB/h`` / ``bench=10%``.
+
+    Returns (family, PracticalMinimum) with the absolute part in the family's unit (ms, fraction,
+    bytes/hour, seconds). Raises ValueError naming the bad part.
+    """
+    family, sep, rest = spec.partition("=")
+    family = family.strip().lower()
+    if not sep or family not in _UNITS:
+        raise ValueError(f"--practical {spec!r}: expected FAMILY=VALUE[,VALUE] with FAMILY one of "
+                         f"{', '.join(sorted(_UNITS))}")
+    relative, absolute = 0.0, 0.0
+    for part in filter(None, (p.strip().lower() for p in rest.split(","))):
+        match = re.fullmatch(r"([0-9]*\.?[0-9]+)\s*([a-z%/]*)", part)
+        if not match:
+            raise ValueError(f"--practical {spec!r}: cannot read {part!r}")
+        number, unit = float(match.group(1)), match.group(2)
+        if unit == "%":
+            relative = number / 100.0
+        elif unit in _UNITS[family]:
+            absolute = number * _UNITS[family][unit]
+        else:
+            units = ", ".join(repr(u) for u in _UNITS[family] if u) + ", '%'"
+            raise ValueError(f"--practical {spec!r}: unit {unit!r} is not one of {units} for {family}")
+    if relative == 0.0 and absolute == 0.0 and not rest.strip().startswith("0"):
+        raise ValueError(f"--practical {spec!r}: no value given")
+    return family, PracticalMinimum(relative, absolute)
+
+
+@dataclass(frozen=True)
+class Samples:
+    """One run's samples of one group: start times (epoch s), durations (ms, NaN if none), ok flags."""
+
+    t_s: np.ndarray
+    response_ms: np.ndarray
+    ok: np.ndarray
+
+    @classmethod
+    def of(cls, t_s, response_ms, ok) -> Samples:
+        """Build from any sequences (float seconds, float ms, truthy ok)."""
+        return cls(np.asarray(t_s, dtype=float), np.asarray(response_ms, dtype=float),
+                   np.asarray(ok, dtype=bool))
+
+
+@dataclass(frozen=True)
+class GrowthFigure:
+    """A memory growth estimate with its 95% interval, in bytes per hour."""
+
+    growth_bytes_per_hour: float
+    ci_low: float
+    ci_high: float
+
+
+@dataclass(frozen=True)
+class GroupKey:
+    """What is compared: a stage, a kind (``endpoint``, ``journey``, ``scope``, ``memory``,
+    ``benchmark``) and a name."""
+
+    stage: str
+    kind: str
+    name: str
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """An un-judged difference: point values, bootstrap standard errors, sample counts."""
+
+    key: GroupKey
+    metric: str
+    family: str  # which PracticalMinimum applies
+    higher_is_worse: bool
+    baseline: float
+    candidate: float
+    se: float  # standard error of candidate - baseline, metric's unit
+    relative_se: float  # standard error of candidate / baseline - 1
+    n_baseline: int
+    n_candidate: int
+    note: str = ""  # non-empty: not enough data to judge, says why
+    dof: float = math.inf  # degrees of freedom of ``se`` (blocks - 1 for a block bootstrap)
+
+    @property
+    def delta(self) -> float:
+        return self.candidate - self.baseline
+
+    @property
+    def relative_delta(self) -> float:
+        return self.delta / self.baseline if self.baseline else math.nan
+
+
+@dataclass(frozen=True)
+class MetricComparison:
+    """A judged difference. ``ci`` is the family-wise interval of ``delta`` the decision used."""
+
+    key: GroupKey
+    metric: str
+    baseline: float
+    candidate: float
+    delta: float
+    ci: tuple[float, float]
+    relative_delta: float
+    relative_ci: tuple[float, float]
+    threshold: float
+    detectable: float
+    classification: str
+    n_baseline: int
+    n_candidate: int
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Every judged metric of a pair of runs, and what could not be paired."""
+
+    metrics: list[MetricComparison]
+    family_size: int
+    confidence: float
+    only_in_baseline: list[GroupKey] = field(default_factory=list)
+    only_in_candidate: list[GroupKey] = field(default_factory=list)
+
+    def count(self, classification: str) -> int:
+        """How many metrics got this classification."""
+        return sum(m.classification == classification for m in self.metrics)
+
+    @property
+    def regressed(self) -> bool:
+        return self.count(REGRESSION) > 0
+
+
+def could_regress(m: MetricComparison) -> bool:
+    """Inconclusive, with an interval that reaches past the practical minimum on the worse side:
+    a regression this pair cannot exclude (what ``--strict`` fails on). Metrics without enough
+    data to estimate are not counted: they are reported as skipped with their note."""
+    if m.classification != INCONCLUSIVE or m.note or not math.isfinite(m.ci[0]):
+        return False
+    worse_end = m.ci[1] if m.metric != "availability" else -m.ci[0]
+    return worse_end > m.threshold
+
+
+def family_z(confidence: float, family_size: int, dof: float = math.inf) -> float:
+    """Two-sided quantile for a Bonferroni family-wise level over ``family_size`` tests: normal,
+    or Student's t when the standard error rests on ``dof`` degrees of freedom (a bootstrap over
+    20 blocks knows its own spread only roughly, and an A/A pair must not pay for that)."""
+    alpha = (1.0 - confidence) / max(family_size, 1)
+    if math.isfinite(dof):
+        from scipy.stats import t as student_t
+
+        return float(student_t.ppf(1.0 - alpha / 2.0, max(dof, 1.0)))
+    return NormalDist().inv_cdf(1.0 - alpha / 2.0)
+
+
+def auto_block_s(span_s: float) -> float:
+    """Default block length (s): about 20 blocks per stage, between 1 and 10 s."""
+    return min(10.0, max(1.0, span_s / 20.0))
+
+
+def _block_index(t_s: np.ndarray, block_s: float) -> np.ndarray:
+    """Consecutive block number of each sample, counted from the run's first sample."""
+    if t_s.size == 0:
+        return np.zeros(0, dtype=int)
+    raw = np.floor((t_s - np.nanmin(t_s)) / block_s).astype(int)
+    # Renumber densely: a gap with no samples is not an empty block to resample.
+    _, dense = np.unique(raw, return_inverse=True)
+    return dense
+
+
+def _block_weights(rng: np.random.Generator, n_blocks: int, n_boot: int) -> np.ndarray:
+    """(n_boot × n_blocks) counts: how often each block is drawn in each replicate."""
+    return rng.multinomial(n_blocks, np.full(n_blocks, 1.0 / n_blocks), size=n_boot).astype(float)
+
+
+def _percentile_replicates(values_ms, blocks, edges, weights, q) -> np.ndarray:
+    """Bootstrap replicates of the q-th percentile from per-block histograms (values in ms)."""
+    n_blocks = weights.shape[1]
+    bins = np.clip(np.searchsorted(edges, values_ms, side="right") - 1, 0, len(edges) - 2)
+    hist = np.zeros((n_blocks, len(edges) - 1))
+    np.add.at(hist, (blocks, bins), 1.0)
+    cumulative = np.cumsum(weights @ hist, axis=1)
+    targets = cumulative[:, -1] * q / 100.0
+    index = (cumulative < targets[:, None]).sum(axis=1)
+    centres = np.sqrt(edges[:-1] * edges[1:])
+    return centres[np.clip(index, 0, len(centres) - 1)]
+
+
+def _replicate_se(base_reps: np.ndarray, cand_reps: np.ndarray) -> tuple[float, float]:
+    """Standard errors of the difference and of the ratio - 1 of independent replicates."""
+    se = float(np.std(cand_reps - base_reps, ddof=1))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = cand_reps / base_reps - 1.0
+    ratio = ratio[np.isfinite(ratio)]
+    return se, float(np.std(ratio, ddof=1)) if ratio.size > 1 else math.nan
+
+
+def estimate_samples(key: GroupKey, baseline: Samples, candidate: Samples, *,
+                     rng: np.random.Generator, block_s: float, n_boot: int = 400) -> list[Estimate]:
+    """P50/P95/P99 (ms) and availability estimates of one group, block-bootstrapped.
+
+    ``block_s``: block length in seconds. Latency uses samples with a finite ``response_ms``;
+    availability uses every sample (a dropped arrival counts as a failure with no duration).
+    """
+    estimates: list[Estimate] = []
+    runs = []
+    for samples in (baseline, candidate):
+        blocks = _block_index(samples.t_s, block_s)
+        n_blocks = int(blocks.max()) + 1 if blocks.size else 0
+        runs.append((samples, blocks, n_blocks))
+    n_b, n_c = baseline.ok.size, candidate.ok.size
+    short = next((f"{label} has {n} samples in {nb} blocks (need {MIN_SAMPLES} in {MIN_BLOCKS})"
+                  for label, (s, _, nb), n in zip(("baseline", "candidate"), runs, (n_b, n_c), strict=True)
+                  if n < MIN_SAMPLES or nb < MIN_BLOCKS), "")
+    weights = [_block_weights(rng, max(nb, 1), n_boot) for _, _, nb in runs]
+    # The bootstrap over nb blocks understates the variance by (nb-1)/nb; its spread is known
+    # with about nb-1 degrees of freedom.
+    min_blocks = min(nb for _, _, nb in runs)
+    dof = float(max(min_blocks - 1, 1))
+    inflate = math.sqrt(min_blocks / (min_blocks - 1)) if min_blocks > 1 else 1.0
+
+    # Latency percentiles.
+    timed = [np.isfinite(s.response_ms) for s, _, _ in runs]
+    lat = [np.maximum(s.response_ms[m], 1e-3) for (s, _, _), m in zip(runs, timed, strict=True)]
+    lat_blocks = [b[m] for (_, b, _), m in zip(runs, timed, strict=True)]
+    both = np.concatenate(lat) if all(v.size for v in lat) else np.zeros(0)
+    if both.size:
+        lo, hi = math.log(both.min()) - _BIN_WIDTH_LOG, math.log(both.max()) + _BIN_WIDTH_LOG
+        edges = np.exp(np.arange(lo, hi + _BIN_WIDTH_LOG, _BIN_WIDTH_LOG))
+    for metric, q in PERCENTILES.items():
+        note = short
+        if not both.size:
+            note = note or "no timed samples in one of the runs"
+        tail = min(v.size for v in lat) * (100.0 - q) / 100.0 if both.size else 0
+        if not note and tail < MIN_TAIL_SAMPLES:
+            note = f"too few samples for {metric[:3].upper()} ({min(v.size for v in lat)} timed)"
+        point = [float(np.percentile(v, q)) if v.size else math.nan for v in lat]
+        se = rel_se = math.nan
+        if not note:
+            reps = [_percentile_replicates(v, b, edges, w, q)
+                    for v, b, w in zip(lat, lat_blocks, weights, strict=True)]
+            se, rel_se = _replicate_se(reps[0], reps[1])
+            se, rel_se = se * inflate, rel_se * inflate
+        estimates.append(Estimate(key, metric, "latency", True, point[0], point[1], se, rel_se,
+                                  lat[0].size, lat[1].size, note, dof))
+
+    # Availability: ratio of weighted sums per block; a binomial floor on the standard error so
+    # that zero failures in a short run does not read as "availability known exactly".
+    point, reps, floors = [], [], []
+    for (samples, blocks, nb), w in zip(runs, weights, strict=True):
+        n = samples.ok.size
+        fails = int(n - samples.ok.sum())
+        point.append(1.0 - fails / n if n else math.nan)
+        if n and not short:
+            ok_per_block = np.bincount(blocks, weights=samples.ok.astype(float), minlength=nb)
+            n_per_block = np.bincount(blocks, minlength=nb).astype(float)
+            reps.append((w @ ok_per_block) / (w @ n_per_block))
+            p_fail = (fails + 1.0) / (n + 2.0)
+            floors.append(p_fail * (1.0 - p_fail) / n)
+    se = rel_se = math.nan
+    if len(reps) == 2:
+        se, rel_se = _replicate_se(reps[0], reps[1])
+        se *= inflate
+        floor = math.sqrt(sum(floors))
+        se = max(se, floor)
+        rel_se = se / max(point[0], 1e-9)
+    estimates.append(Estimate(key, "availability", "availability", False, point[0], point[1], se,
+                              rel_se, n_b, n_c, short, dof))
+    return estimates
+
+
+def estimate_growth(baseline: GrowthFigure, candidate: GrowthFigure) -> Estimate:
+    """Δ memory growth (bytes/hour); the standard error combines each run's 95% interval.
+
+    Each run's interval comes from the memory estimator (itself a bootstrap over time); the
+    two runs are independent, so their standard errors add in quadrature.
+    """
+    def se_of(g: GrowthFigure) -> float:
+        return abs(g.ci_high - g.ci_low) / (2.0 * 1.959964)
+
+    se = math.hypot(se_of(baseline), se_of(candidate))
+    base = baseline.growth_bytes_per_hour
+    rel_se = se / abs(base) if base else math.nan
+    return Estimate(GroupKey("run", "memory", "platform"), "growth_bytes_per_hour", "memory", True,
+                    base, candidate.growth_bytes_per_hour, se, rel_se, 1, 1)
+
+
+def estimate_growth_from_samples(t_s, rss_bytes, *, rng: np.random.Generator,
+                                 block_s: float = 60.0, n_boot: int = 400) -> GrowthFigure:
+    """Least-squares growth of memory (bytes/hour) with a 95% block-bootstrap interval.
+
+    A fallback for runs whose results.json carries no memory estimate: ``t_s`` epoch seconds,
+    ``rss_bytes`` the platform's total resident memory at each time.
+    """
+    t = np.asarray(t_s, dtype=float)
+    y = np.asarray(rss_bytes, dtype=float)
+    if t.size < 3 or np.ptp(t) <= 0:
+        raise ValueError("need at least 3 memory samples over a positive time span")
+    hours = (t - t.min()) / 3600.0
+    slope = float(np.polyfit(hours, y, 1)[0])
+    blocks = _block_index(t, block_s)
+    n_blocks = int(blocks.max()) + 1
+    slopes = []
+    for w in _block_weights(rng, n_blocks, n_boot):
+        sample_w = w[blocks]
+        if np.count_nonzero(sample_w) < 3 or np.ptp(hours[sample_w > 0]) <= 0:
+            continue
+        mean_h = np.average(hours, weights=sample_w)
+        mean_y = np.average(y, weights=sample_w)
+        var = np.sum(sample_w * (hours - mean_h) ** 2)
+        slopes.append(np.sum(sample_w * (hours - mean_h) * (y - mean_y)) / var)
+    if len(slopes) < 10:
+        return GrowthFigure(slope, -math.inf, math.inf)
+    lo, hi = np.percentile(slopes, [2.5, 97.5])
+    return GrowthFigure(slope, float(lo), float(hi))
+
+
+def judge(estimate: Estimate, *, z: float, practical: PracticalMinimum) -> MetricComparison:
+    """Classify one estimate with the family-wise ``z`` and the practical minimum that applies."""
+    delta = estimate.delta
+    threshold = practical.threshold(estimate.baseline) if math.isfinite(estimate.baseline) else math.nan
+    usable = not estimate.note and math.isfinite(estimate.se) and math.isfinite(delta)
+    if not usable:
+        nan2 = (math.nan, math.nan)
+        return MetricComparison(estimate.key, estimate.metric, estimate.baseline, estimate.candidate,
+                                delta, nan2, estimate.relative_delta, nan2, threshold, math.nan,
+                                INCONCLUSIVE, estimate.n_baseline, estimate.n_candidate,
+                                estimate.note or "no estimate of uncertainty")
+    half = z * estimate.se
+    ci = (delta - half, delta + half)
+    rel_half = z * estimate.relative_se if math.isfinite(estimate.relative_se) else math.nan
+    rel = estimate.relative_delta
+    relative_ci = (rel - rel_half, rel + rel_half)
+    sign = 1.0 if estimate.higher_is_worse else -1.0
+    harm_lo, harm_hi = sorted((sign * ci[0], sign * ci[1]))
+    if harm_lo > threshold:
+        verdict = REGRESSION
+    elif harm_hi < -threshold:
+        verdict = IMPROVEMENT
+    elif -threshold <= harm_lo and harm_hi <= threshold:
+        verdict = EQUIVALENT
+    else:
+        verdict = INCONCLUSIVE
+    detectable = threshold + (z + POWER_Z) * estimate.se
+    return MetricComparison(estimate.key, estimate.metric, estimate.baseline, estimate.candidate,
+                            delta, ci, rel, relative_ci, threshold, detectable, verdict,
+                            estimate.n_baseline, estimate.n_candidate)
+
+
+def judge_all(estimates: list[Estimate], *, confidence: float = 0.95,
+              practical: Mapping[str, PracticalMinimum] | None = None,
+              only_in_baseline=(), only_in_candidate=()) -> Comparison:
+    """Judge a family of estimates together (Bonferroni over those that could be estimated)."""
+    rules = {**DEFAULT_PRACTICAL, **(practical or {})}
+    family = max(1, sum(not e.note for e in estimates))
+    metrics = [judge(e, z=family_z(confidence, family, e.dof), practical=rules[e.family]) for e in estimates]
+    return Comparison(metrics, family, confidence, list(only_in_baseline), list(only_in_candidate))
+
+
+def compare_runs(baseline: Mapping[GroupKey, Samples], candidate: Mapping[GroupKey, Samples], *,
+                 rng: np.random.Generator, practical: Mapping[str, PracticalMinimum] | None = None,
+                 confidence: float = 0.95, n_boot: int = 400, block_s: float | None = None,
+                 growth: tuple[GrowthFigure, GrowthFigure] | None = None) -> Comparison:
+    """Compare two runs group by group; see the module docstring for the rules.
+
+    ``baseline``/``candidate`` map a group to its samples; ``block_s`` (s) defaults to
+    :func:`auto_block_s` of each stage's span; ``growth`` is (baseline, candidate) memory growth.
+    """
+    shared = [k for k in baseline if k in candidate]
+    estimates: list[Estimate] = []
+    spans: dict[str, float] = {}
+    for key in shared:
+        for s in (baseline[key], candidate[key]):
+            if s.t_s.size:
+                spans[key.stage] = max(spans.get(key.stage, 0.0), float(np.ptp(s.t_s)))
+    for key in shared:
+        block = block_s if block_s is not None else auto_block_s(spans.get(key.stage, 0.0))
+        estimates.extend(estimate_samples(key, baseline[key], candidate[key], rng=rng,
+                                          block_s=block, n_boot=n_boot))
+    if growth is not None:
+        estimates.append(estimate_growth(*growth))
+    return judge_all(estimates, confidence=confidence, practical=practical,
+                     only_in_baseline=[k for k in baseline if k not in candidate],
+                     only_in_candidate=[k for k in candidate if k not in baseline])
+
+
+@dataclass(frozen=True)
+class BenchFigure:
+    """One pytest-benchmark result: median, first quartile and IQR of a round (s), round count,
+    and the rounds themselves in order when saved with ``--benchmark-save-data`` (else None)."""
+
+    median_s: float
+    iqr_s: float
+    rounds: int
+    data_s: np.ndarray | None = None
+    q1_s: float | None = None
+
+
+def bench_point(fig: BenchFigure, quantile: float, rng: np.random.Generator,
+                n_boot: int = 400) -> tuple[float, float, str]:
+    """(value s, variance s², metric name) of one run's ``quantile``-th percentile round time.
+
+    With per-round data: exact percentile, variance by a block bootstrap over 20 runs of
+    consecutive rounds (machine state drifts during a run). Without: the median, or the first
+    quartile for any lower quantile, with the normal-theory variance σ²·p(1-p)/(n·φ(z_p)²),
+    σ = IQR/1.349, which assumes independent rounds and so is optimistic.
+    """
+    if fig.data_s is not None and fig.data_s.size >= 2 * MIN_BLOCKS:
+        data = np.maximum(np.asarray(fig.data_s, dtype=float), 1e-12)
+        n_blocks = min(20, data.size)
+        blocks = np.arange(data.size) * n_blocks // data.size
+        lo, hi = math.log(data.min()) - _BIN_WIDTH_LOG, math.log(data.max()) + _BIN_WIDTH_LOG
+        edges = np.exp(np.arange(lo, hi + _BIN_WIDTH_LOG, _BIN_WIDTH_LOG))
+        reps = _percentile_replicates(data, blocks, edges, _block_weights(rng, n_blocks, n_boot), quantile)
+        variance = float(np.var(reps, ddof=1)) * n_blocks / (n_blocks - 1)
+        return float(np.percentile(data, quantile)), variance, f"p{quantile:g}_s"
+    if quantile < 50 and fig.q1_s is not None:
+        value, p, method = fig.q1_s, 0.25, "q1_s"
+    else:
+        value, p, method = fig.median_s, 0.5, "median_s"
+    sigma = fig.iqr_s / 1.349
+    density = NormalDist().pdf(NormalDist().inv_cdf(p))
+    return value, sigma**2 * p * (1 - p) / (max(fig.rounds, 1) * density**2), method
+
+
+BEST_OF_MIN_RUNS = 3
+
+
+def _mean_sides(base: list[tuple[float, float, str]], cand: list[tuple[float, float, str]]):
+    """Means of each side's run values and the variance of their difference: the run-to-run
+    variance is pooled over both sides (each run deviates from its own side's mean); with a
+    single run a side it cannot be measured and only the within-run variances remain."""
+    from scipy.stats import t as student_t
+
+    vb, vc = np.array([p[0] for p in base]), np.array([p[0] for p in cand])
+    dof = vb.size + vc.size - 2
+    if dof == 0:
+        return float(vb[0]), float(vc[0]), base[0][1] + cand[0][1]
+    pooled = (float(np.sum((vb - vb.mean()) ** 2)) + float(np.sum((vc - vc.mean()) ** 2))) / dof
+    # A variance from a handful of runs is itself uncertain: widen as Student's t would.
+    widen = (float(student_t.ppf(0.975, dof)) / 1.959964) ** 2
+    return float(vb.mean()), float(vc.mean()), widen * (pooled / vb.size + pooled / vc.size)
+
+
+def estimate_benchmark(name: str, baselines: list[BenchFigure], candidates: list[BenchFigure], *,
+                       rng: np.random.Generator, quantile: float = 10.0, method: str = "best",
+                       n_boot: int = 400) -> Estimate:
+    """Δ round time (s) of one benchmark between runs of the baseline and runs of the candidate.
+
+    Per run, the ``quantile``-th percentile of its rounds. Per side, ``best``: the fastest run
+    (the rule of Python's timeit: interference only ever adds time, so the fastest run is the
+    one nearest the code's own speed). On a shared machine whose speed flips between states
+    (here: ×1.7, lasting 0.1 s to several seconds) a whole run can sit in the slow state, and
+    neither a median nor a mean of runs tells a 30% slowdown from that; the best of three or
+    more runs a side does; with fewer, the estimate is marked (inconclusive) rather than trusted.
+    ``mean``: the means of the runs, with the run-to-run variance pooled from both sides and
+    widened as Student's t (the textbook choice on a quiet machine); with one run a side only the
+    within-run variance is known, and the practical minimum alone guards against run-to-run noise.
+    """
+    if method not in ("best", "mean"):
+        raise ValueError(f"benchmark method {method!r}: expected 'best' or 'mean'")
+    key = GroupKey("bench", "benchmark", name)
+    base_points = [bench_point(b, quantile, rng, n_boot) for b in baselines]
+    cand_points = [bench_point(c, quantile, rng, n_boot) for c in candidates]
+    note, dof = "", math.inf
+    if method == "best":
+        # Per-round data: a bootstrap over 20 blocks of rounds, 19 degrees of freedom.
+        dof = 19.0 if all(p[2].startswith("p") for p in base_points + cand_points) else math.inf
+        fastest_b = min(base_points, key=lambda p: p[0])
+        fastest_c = min(cand_points, key=lambda p: p[0])
+        base, cand, var = fastest_b[0], fastest_c[0], fastest_b[1] + fastest_c[1]
+        if min(len(base_points), len(cand_points)) < BEST_OF_MIN_RUNS:
+            # One run can sit wholly in a slow period of a shared machine: not judged.
+            note = (f"best of runs needs {BEST_OF_MIN_RUNS} runs a side (got {len(base_points)} "
+                    f"baseline, {len(cand_points)} candidate)")
+    else:
+        base, cand, var = _mean_sides(base_points, cand_points)
+    if min(f.rounds for f in [*baselines, *candidates]) < MIN_BLOCKS:
+        note = f"fewer than {MIN_BLOCKS} rounds"
+    se = math.sqrt(var)
+    return Estimate(key, cand_points[0][2], "bench", True, base, cand, se,
+                    se / base if base else math.nan, sum(b.rounds for b in baselines),
+                    sum(c.rounds for c in candidates), note, dof)

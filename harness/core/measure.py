@@ -1,0 +1,213 @@
+"""Find what a target measures in a results dict (pure).
+
+For each stage the target selects, a :class:`Measurement` (value, 95% interval, n), or a
+:class:`Missing` saying what data is absent. A scope or stage name that matches nothing in the
+run raises :class:`Unmatched`: that is a mistake in the targets file (or a run that did not
+do what the file expects), and must never read as a pass.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from harness.core import rates
+from harness.core.targets import STAGED_SCOPES, Target
+
+
+class Unmatched(LookupError):
+    """The target's scope or stage matches nothing in the run (an error, not a pass)."""
+
+
+class Missing(LookupError):
+    """The run has no figure for the target; the message says which data is absent."""
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """A measured value in its base unit (ms, fraction, bytes/h, count) with its interval."""
+
+    value: float
+    ci_low: float | None
+    ci_high: float | None
+    n: int | None
+    stage: str | None
+    label: str
+    needs_interval: bool = True
+    why_no_interval: str = "at least 5 time blocks with data"
+
+
+def _pct(load: float) -> str:
+    return f"{load * 100:g}%"
+
+
+def select_stages(target: Target, stages: list[dict]) -> list[dict]:
+    """The stages a staged target is judged in (see targets.toml's ``stage`` and ``load``)."""
+    names = ", ".join(s["name"] for s in stages) or "none"
+    if not stages:
+        raise Missing("the run has no stages")
+    if target.load is not None:
+        chosen = [s for s in stages if abs(float(s.get("load_factor", 0)) - target.load) < 1e-9]
+        if not chosen:
+            raise Missing(f"this run has no stage at {_pct(target.load)} load (stages: {names})")
+        return chosen
+    if target.stage == "nominal":
+        return [next((s for s in stages if s.get("load_factor") == 1.0), stages[0])]
+    if target.stage == "each":
+        return list(stages)
+    chosen = [s for s in stages if s["name"] == target.stage]
+    if not chosen:
+        raise Unmatched(f"stage {target.stage!r} matches no stage of this run (stages: {names})")
+    return chosen
+
+
+def _check_scope_matches(target: Target, stages: list[dict]) -> None:
+    kind, name = target.scope_kind, target.scope_name
+    if kind == "endpoint":
+        seen = sorted({e["name"] for s in stages for e in s.get("endpoints", [])})
+        if name not in seen:
+            raise Unmatched(f"scope endpoint:{name} matches no request name in this run (names: {', '.join(seen)})")
+    elif kind == "journey":
+        seen = sorted({j["name"] for s in stages for j in s.get("journeys", [])})
+        if name not in seen:
+            raise Unmatched(f"scope journey:{name} matches no journey in this run (journeys: {', '.join(seen)})")
+    elif kind == "api" and not any(s.get("api", {}).get("count") for s in stages):
+        raise Unmatched("scope api matches no request in this run (no request name has a path under /api/)")
+
+
+def measure_stages(target: Target, results: dict) -> list[Measurement | Missing]:
+    """One Measurement (or Missing) per selected stage, or one for a run-level target.
+
+    Raises Unmatched when the scope or stage matches nothing, Missing when the whole figure
+    is absent.
+    """
+    kind = target.scope_kind
+    if kind not in STAGED_SCOPES:
+        return [_run_level(target, results)]
+    stages = results.get("stages") or []
+    _check_scope_matches(target, stages)
+    if target.expr.is_difference:
+        return [_difference(target, results, stages)]
+    out: list[Measurement | Missing] = []
+    for stage in select_stages(target, stages):
+        try:
+            out.append(_staged(target, stage))
+        except Missing as missing:
+            out.append(missing)
+    return out
+
+
+def _staged(target: Target, stage: dict) -> Measurement:
+    kind, name, metric = target.scope_kind, target.scope_name, target.expr.metric
+    where = stage["name"]
+    if kind in ("requests", "api", "endpoint"):
+        if kind == "endpoint":
+            block = next((e for e in stage.get("endpoints", []) if e["name"] == name), None)
+            label = f"{name} {metric}"
+        else:
+            block, label = stage.get(kind), f"{kind} {metric}"
+        if not block or not block.get("count"):
+            raise Missing(f"no {target.scope} requests in stage {where}")
+        if metric == "availability":
+            return _from_pair(block["availability"], block.get("availability_ci"), block["count"], where, label)
+        return _from_pair(block.get(f"{metric}_ms"), block.get(f"{metric}_ci_ms"), block["count"], where, label,
+                          needs_interval=metric != "max")
+    if kind == "journey":
+        block = next((j for j in stage.get("journeys", []) if j["name"] == name), None)
+        label = f"journey {name} {metric}"
+        if not block or not block.get("count"):
+            raise Missing(f"no {name} journeys in stage {where}")
+        if metric == "success_rate":
+            return _from_pair(block["success_rate"], block.get("success_rate_ci"), block["count"], where, label)
+        # journeys carry an interval for p95 only; other statistics are judged on their value
+        ci = block.get("p95_ci_ms") if metric == "p95" else None
+        return _from_pair(block.get(f"{metric}_ms"), ci, block["count"], where, label, needs_interval=metric == "p95")
+    business = stage.get("business") or {}
+    if metric in ("product_page_p95", "order_sync_lag_p95"):
+        stem = metric.removesuffix("_p95")
+        n = business.get(f"{stem}_n") or 0
+        if not n:
+            what = "product page journeys" if stem == "product_page" else "paid checkouts with a sync lag"
+            raise Missing(f"no {what} in stage {where}")
+        return _from_pair(business.get(f"{metric}_ms"), business.get(f"{metric}_ci_ms"), n, where, metric)
+    figure = business.get(metric) or {}
+    if not figure.get("n"):
+        journey = "checkout" if metric.startswith("payment") else "register"
+        raise Missing(f"no {journey} journeys in stage {where}")
+    return _from_pair(figure["rate"], figure.get("ci"), figure["n"], where, metric)
+
+
+def _from_pair(value, ci, n, stage, label, needs_interval: bool = True) -> Measurement:
+    if value is None:
+        raise Missing(f"{label} has no value in stage {stage}")
+    low, high = (ci if ci else (None, None))
+    return Measurement(float(value), low, high, None if n is None else int(n), stage, label, needs_interval)
+
+
+def _difference(target: Target, results: dict, stages: list[dict]) -> Measurement:
+    expr = target.expr
+    by_load = {}
+    for stage in stages:
+        by_load.setdefault(round(float(stage.get("load_factor", 0)), 9), stage["name"])
+    names = []
+    for load in (expr.from_load, expr.to_load):
+        if round(load, 9) not in by_load:
+            raise Missing(f"this run has no stage at {_pct(load)} load "
+                          f"(stages: {', '.join(s['name'] for s in stages)})")
+        names.append(by_load[round(load, 9)])
+    wanted_scope = "api" if target.scope_kind == "api" else "endpoint"
+    for entry in results.get("degradation") or []:
+        if (entry["from"], entry["to"]) == tuple(names) and entry["scope"] == wanted_scope and (
+                wanted_scope == "api" or entry.get("name") == target.scope_name):
+            if entry.get("delta_p95_ms") is None:
+                raise Missing(f"no P95 for {target.scope} in stage {names[0]} or {names[1]}")
+            n = (entry.get("n_from") or 0) + (entry.get("n_to") or 0)
+            ci = None if entry.get("ci_low_ms") is None else (entry["ci_low_ms"], entry["ci_high_ms"])
+            label = f"ΔP95 {target.scope_name or target.scope} {names[1]} vs {names[0]}"
+            return _from_pair(entry["delta_p95_ms"], ci, n, None, label)
+    raise Missing(f"ΔP95 of {target.scope} from {names[0]} to {names[1]} was not computed "
+                  f"(degradation is measured from the nominal stage to each heavier one)")
+
+
+def _run_level(target: Target, results: dict) -> Measurement:
+    kind, metric = target.scope_kind, target.expr.metric
+    if kind == "memory":
+        memory = results.get("memory")
+        if not memory or memory.get("growth_bytes_per_hour") is None:
+            why = (memory or {}).get("error") or (memory or {}).get("reason") or (
+                "no memory growth estimate in this run (the memory analysis found no platform memory "
+                "samples, or the run was too short to fit a growth rate)")
+            raise Missing(why)
+        ci = None if memory.get("ci_low") is None else (memory["ci_low"], memory["ci_high"])
+        return _from_pair(memory["growth_bytes_per_hour"], ci, memory.get("n_samples"), None,
+                          f"memory growth ({memory.get('metric', 'rss')})")
+    if kind == "reconciliation":
+        rec = results.get("reconciliation")
+        if not rec:
+            raise Missing("no reconciliation in this run (it recorded no payment, or the platform's "
+                          "ledgers were not collected)")
+        if rec.get("error"):
+            raise Missing(f"reconciliation incomplete: {rec['error']}")
+        if rec.get("lost") is None or rec.get("duplicated") is None:
+            raise Missing("reconciliation has no lost/duplicated counts")
+        checked = int(rec.get("orders_checked") or 0)
+        if metric == "lost_or_duplicated_payments":
+            value = int(rec["lost"]) + int(rec["duplicated"])
+            return Measurement(value, value, value, checked, None, "lost or duplicated payments", False)
+        problems = int(rec["lost"]) + int(rec["duplicated"]) + int(rec.get("mismatched") or 0)
+        if checked == 0:
+            raise Missing("reconciliation checked no orders")
+        figure = rates.rate(max(0, checked - problems), checked)
+        return Measurement(figure.rate, figure.ci_low, figure.ci_high, checked, None, "order consistency")
+    block = results.get(kind)
+    if not block or block.get(metric) is None:
+        raise Missing({
+            "platform": "the platform's order-center cache counters are not collected yet (needs a "
+                        "/metrics scrape of cache hits and misses during the run)",
+            "telemetry": "monitoring data delay is not measured yet (needs event timestamps from the "
+                         "platform's telemetry pipeline to compare with the client's clock)",
+        }[kind])
+    figure = block[metric]
+    if isinstance(figure, dict):
+        return _from_pair(figure.get("value", figure.get("rate")), figure.get("ci"), figure.get("n"), None,
+                          f"{kind} {metric}")
+    return _from_pair(figure, None, None, None, f"{kind} {metric}", needs_interval=False)

@@ -1,0 +1,138 @@
+"""Locust as child processes: one local runner, or a master and N workers on 127.0.0.1.
+
+Locust monkey-patches its process with gevent, so the harness never imports it: it launches
+``python -m locust -f LOCUSTFILE --headless -H URL [--profile P] [--run-dir D]`` and talks to it
+with signals. Every process has a hard deadline (the profile's duration plus a margin): past it,
+the load is interrupted (SIGINT: Locust stops and its recorder flushes), then terminated.
+Logs go to ``RUN/generator/``.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from harness._proc import child_env, free_loopback_port, log_tail, spawn, terminate_tree
+
+DEADLINE_MARGIN_S = 60.0  # workers connecting, the last journeys finishing, the recorder flushing
+INTERRUPT_GRACE_S = 20.0  # after SIGINT, how long Locust may take to stop and flush
+WORKERS_MAX_WAIT_S = 60
+
+
+@dataclass(frozen=True)
+class LoadPlan:
+    """What to run: a locustfile against a host, with the recorder's options."""
+
+    locustfile: str  # one path, or several joined by commas (Locust's own syntax)
+    host: str
+    run_dir: Path
+    duration_s: float  # the profile's planned duration; the hard deadline adds a margin
+    profile_path: Path | None = None
+    workers: int = 0
+    recorder_options: bool = True  # pass --profile / --run-dir (our locustfiles define them)
+    extra_args: tuple[str, ...] = ()
+    env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def deadline_s(self) -> float:
+        """Seconds after start past which the load is stopped whatever it is doing."""
+        return self.duration_s + DEADLINE_MARGIN_S + (30.0 if self.workers else 0.0)
+
+
+def locust_argv(plan: LoadPlan, role: str, master_port: int | None = None) -> list[str]:
+    """The argv of one Locust process; ``role`` is ``local``, ``master`` or ``worker``."""
+    argv = [sys.executable, "-m", "locust", "-f", plan.locustfile]
+    if role == "worker":
+        argv += ["--worker", "--master-host", "127.0.0.1", "--master-port", str(master_port)]
+    else:
+        argv += ["--headless", "-H", plan.host, "--exit-code-on-error", "0", "--only-summary"]
+        if role == "master":
+            argv += ["--master", "--master-bind-host", "127.0.0.1", "--master-bind-port", str(master_port),
+                     "--expect-workers", str(plan.workers),
+                     "--expect-workers-max-wait", str(WORKERS_MAX_WAIT_S)]
+        argv += list(plan.extra_args)
+    if plan.recorder_options:
+        if plan.profile_path is not None:
+            argv += ["--profile", str(plan.profile_path)]
+        argv += ["--run-dir", str(plan.run_dir)]
+    return argv
+
+
+class LocustRun:
+    """A started Locust run (local runner, or master + workers)."""
+
+    def __init__(self, plan: LoadPlan) -> None:
+        self.plan = plan
+        self.log_dir = Path(plan.run_dir) / "generator"
+        self.main: subprocess.Popen | None = None
+        self.workers: list[subprocess.Popen] = []
+        self.started_s = 0.0
+        self.interrupted = False
+        self.hit_deadline = False
+
+    @property
+    def main_log(self) -> Path:
+        return self.log_dir / ("master.log" if self.plan.workers else "locust.log")
+
+    def start(self) -> None:
+        """Launch Locust (and its workers); returns at once."""
+        env = dict(self.plan.env)
+        if self.plan.workers:
+            port = free_loopback_port()
+            self.main = spawn(locust_argv(self.plan, "master", port), self.main_log, child_env(env))
+            for index in range(1, self.plan.workers + 1):
+                self.workers.append(spawn(locust_argv(self.plan, "worker", port),
+                                          self.log_dir / f"worker-{index}.log", child_env(env)))
+        else:
+            self.main = spawn(locust_argv(self.plan, "local"), self.main_log, child_env(env))
+        self.started_s = time.monotonic()
+
+    def pids(self) -> list[int]:
+        """Pids of every Locust process still running (the load generators)."""
+        procs = ([self.main] if self.main else []) + self.workers
+        return [p.pid for p in procs if p.poll() is None]
+
+    def poll(self) -> int | None:
+        """The local runner's or master's exit code, None while it runs. Enforces the deadline."""
+        assert self.main is not None
+        returncode = self.main.poll()
+        if returncode is None and time.monotonic() - self.started_s > self.plan.deadline_s:
+            self.hit_deadline = True
+            self.stop()
+            returncode = self.main.returncode
+        return returncode
+
+    def interrupt(self) -> None:
+        """Ask Locust to stop gracefully (SIGINT, as Ctrl-C would): the recorder flushes."""
+        self.interrupted = True
+        if self.main is not None and self.main.poll() is None:
+            try:
+                self.main.send_signal(signal.SIGINT)
+            except ProcessLookupError:
+                pass
+
+    def wait(self, timeout_s: float) -> int | None:
+        """Wait up to ``timeout_s`` seconds for the main process to end; its exit code or None."""
+        assert self.main is not None
+        try:
+            return self.main.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def stop(self, grace_s: float = INTERRUPT_GRACE_S) -> int | None:
+        """Stop everything: SIGINT then SIGTERM/SIGKILL after ``grace_s``; workers follow their master."""
+        returncode = None
+        if self.main is not None:
+            returncode = terminate_tree(self.main, grace_s, signal.SIGINT)
+        for worker in self.workers:
+            # The master's quit message normally ends them already.
+            terminate_tree(worker, 10.0, signal.SIGTERM)
+        return returncode
+
+    def failure_detail(self) -> str:
+        """The tail of the main Locust log, to explain an unexpected exit."""
+        return log_tail(self.main_log, 1500)

@@ -1,0 +1,372 @@
+"""One run, from inputs to exit code: the flow shared by ``harness campaign`` and ``harness run``.
+
+    validate inputs ─► run directory + manifest ─► platform (embedded, unless a target is given)
+      ─► sampler ─► Locust (local or master + workers) ─► live progress ─► stop load ─► stop
+      platform ─► manifest end ─► judge ─► report ─► summary ─► exit code
+
+Failures along the way never lose what was measured: SIGINT/SIGTERM stop the load gracefully
+(end_reason ``interrupted``, exit 130), a platform that dies mid-run is recorded and the load
+runs on (end_reason ``platform-died``), and every child process has a hard deadline.
+"""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rich.console import Console
+
+from harness.errors import EXIT_INTERRUPTED, EXIT_INVALID, RunFailedError
+from harness.locust_process import INTERRUPT_GRACE_S, LoadPlan, LocustRun
+from harness.platform_process import EmbeddedPlatform
+from harness.profile import Profile
+from harness.rundir import EventTail, RunDirectory
+from harness.sampler import ProcessSampler
+from harness.summary import ProgressPrinter, print_summary
+
+LOOP_INTERVAL_S = 0.25
+SETTLE_TIMEOUT_S = 30.0  # waiting for in-flight payments to settle before reconciling
+
+
+@dataclass
+class RunRequest:
+    """Everything one run needs, validated first (harness.run_inputs)."""
+
+    argv: list[str]
+    profile: Profile
+    locustfile: str
+    target: str | None = None  # None: start the embedded platform
+    workers: int = 0  # Locust workers (0: one local runner)
+    platform_workers: int | None = None
+    faults: str | None = None
+    out: Path | None = None
+    targets_path: Path | None = None
+    strict: bool = False
+    memray: bool = False
+    cpu_profile_stage: str | None = None
+    database: str | None = None
+    sut_pids: tuple[int, ...] = ()  # processes of a service the harness did not start, sampled as "sut"
+    faults_schedule: tuple = ()  # harness.fault_schedule.FaultSpec, applied to the embedded platform
+    recorder_options: bool = True
+    extra: dict = field(default_factory=dict)
+
+
+@dataclass
+class RunOutcome:
+    """How a run ended: its directory, end reason, derived results and exit code."""
+
+    run_dir: Path
+    end_reason: str
+    exit_code: int
+    results: dict | None = None
+    detail: str = ""
+
+
+def default_console() -> Console:
+    """stdout, 160 columns wide when it is not a terminal (CI logs keep whole table rows)."""
+    console = Console()
+    return console if console.is_terminal else Console(width=160)
+
+
+# --- the run ------------------------------------------------------------------------------------
+class _Signals:
+    """SIGINT/SIGTERM while the load runs: set a flag, the main loop stops the load gracefully.
+    Before the load starts they interrupt at once (KeyboardInterrupt)."""
+
+    def __init__(self) -> None:
+        self.received: list[str] = []
+        self.load_running = False
+        self._previous: dict[int, object] = {}
+
+    def install(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            self._previous[signum] = signal.signal(signum, self._handle)
+
+    def restore(self) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+
+    def _handle(self, signum: int, _frame: object) -> None:
+        self.received.append(signal.Signals(signum).name)
+        if not self.load_running:
+            raise KeyboardInterrupt
+
+
+def execute(request: RunRequest, console: Console | None = None) -> RunOutcome:
+    """Carry out one run end to end and return how it ended. Raises InputError only when the
+    run directory cannot be created; every later failure ends the run with a reason."""
+    console = console or default_console()
+    profile = request.profile
+    run_dir = RunDirectory.create(profile.name, request.out)
+    embedded = request.target is None
+    run_dir.write_start_manifest(
+        argv=request.argv,
+        profile={"path": profile.path, "name": profile.name, "content": _plain(profile.content)},
+        stages=profile.stages_manifest(), target=request.target, embedded_platform=embedded,
+        workers=request.workers, faults=request.faults or ("healthy" if embedded else None),
+        targets_file=str(request.targets_path) if request.targets_path else None,
+        extra={"locustfile": request.locustfile, "platform_workers": request.platform_workers,
+               "database": request.database, **request.extra},
+    )
+    if request.targets_path is not None:  # kept with the run, so re-judging it later uses the same targets
+        shutil.copyfile(request.targets_path, run_dir.path / "targets.toml")
+    console.print(f"run directory: {run_dir.path}")
+    signals = _Signals()
+    signals.install()
+    sampler = ProcessSampler(run_dir.samples_path)
+    side = _PlatformSide(request, run_dir, sampler, console)
+    load: LocustRun | None = None
+    end_reason, detail, extra_manifest = "completed", "", {}
+    try:
+        target = request.target
+        if embedded:
+            target = side.start_platform()
+        for pid in request.sut_pids:
+            sampler.watch(pid, "sut")
+        sampler.start()
+        load = LocustRun(LoadPlan(
+            locustfile=request.locustfile, host=target, run_dir=run_dir.path,
+            duration_s=profile.total_duration_s + profile.drain_s, profile_path=Path(profile.path),
+            workers=request.workers, recorder_options=request.recorder_options))
+        signals.load_running = True
+        load.start()
+        for pid in load.pids():
+            sampler.watch(pid, "generator", include_children=False)
+        end_reason, detail, extra_manifest = _drive(request, run_dir, load, side, signals, console)
+    except KeyboardInterrupt:
+        end_reason, detail = "interrupted", f"{', '.join(signals.received) or 'SIGINT'} before the load started"
+        run_dir.events.append("interrupt", signal=signals.received[0] if signals.received else "SIGINT")
+    except RunFailedError as error:
+        end_reason, detail = "error", str(error)
+    except Exception as error:  # a bug: the manifest must not claim the run completed
+        end_reason, detail = "error", f"{type(error).__name__}: {error}"
+        raise
+    finally:
+        signals.load_running = True  # from here on a signal must not abort the clean-up
+        if load is not None and load.main is not None and load.main.poll() is None:
+            load.stop()
+        extra_manifest.update(side.finish(collect_ledgers=end_reason != "interrupted"))
+        cost = sampler.stop()
+        if side.platform is not None and side.platform.died and end_reason == "completed":
+            end_reason = "platform-died"
+            detail = f"the platform exited with code {side.platform.exit_returncode} during the run"
+        run_dir.finish(end_reason, detail, sampler=cost.as_dict(), **extra_manifest)
+        signals.restore()
+    return _conclude(request, run_dir, end_reason, detail, console)
+
+
+def _drive(request: RunRequest, run_dir: RunDirectory, load: LocustRun, side: _PlatformSide,
+           signals: _Signals, console: Console) -> tuple[str, str, dict]:
+    """Follow the run until Locust ends: progress lines, platform hooks, interrupts, deadline."""
+    tail = EventTail(run_dir.path / "events.jsonl")
+    progress = ProgressPrinter(console, {s["name"]: s["duration_s"] for s in request.profile.stages_manifest()})
+    interrupt_sent_s: float | None = None
+    returncode = None
+    while returncode is None:
+        for event in tail.read_new():
+            progress.on_event(event)
+            side.on_event(event)
+        if signals.received and interrupt_sent_s is None:
+            interrupt_sent_s = time.monotonic()
+            run_dir.events.append("interrupt", signal=signals.received[0])
+            progress.close()
+            console.print(f"{signals.received[0]}: stopping the load, keeping what was measured ...")
+            load.interrupt()
+        elif interrupt_sent_s is not None and (
+                len(signals.received) > 1 or time.monotonic() - interrupt_sent_s > INTERRUPT_GRACE_S):
+            load.stop(grace_s=2.0)  # a second Ctrl-C, or Locust did not stop: stop it hard
+        returncode = load.poll()
+        if returncode is None:
+            time.sleep(LOOP_INTERVAL_S)
+    for event in tail.read_new():
+        progress.on_event(event)
+        side.on_event(event)
+    progress.close()
+    extra = {"generator_returncode": returncode, "generator_hit_deadline": load.hit_deadline}
+    if signals.received:
+        return "interrupted", f"{signals.received[0]} during the load", extra
+    if load.hit_deadline:
+        return "error", f"the load generator ran past its deadline ({load.plan.deadline_s:g} s) and was stopped", extra
+    if returncode != 0:
+        return "error", f"the load generator exited with code {returncode}:\n{load.failure_detail()}", extra
+    return "completed", "", extra
+
+
+class _PlatformSide:
+    """The embedded platform and what acts on it during a run: process sampling, the fault
+    schedule (from the recorder's t0), the CPU profile of one stage, and the ledgers for
+    reconciliation once the load has stopped. Every hook is optional and never stops the run."""
+
+    def __init__(self, request: RunRequest, run_dir: RunDirectory, sampler: ProcessSampler,
+                 console: Console) -> None:
+        self.request, self.run_dir, self.sampler, self.console = request, run_dir, sampler, console
+        self.platform: EmbeddedPlatform | None = None
+        self.faults = None
+        self.cpu_profiler = None
+        self.results: dict = {}
+
+    def start_platform(self) -> str:
+        """Start the embedded platform, watch its processes; returns the shop URL."""
+        request, run_dir = self.request, self.run_dir
+        extra_args: tuple[str, ...] = ("--seed", str(request.profile.seed))
+        if request.database:
+            extra_args += ("--database", request.database)
+        memray_out = run_dir.platform_dir / "memray-shop.bin" if request.memray else None
+        self.platform = EmbeddedPlatform(run_dir.platform_dir, workers=request.platform_workers,
+                                         faults=request.faults, memray_out=memray_out, events=run_dir.events,
+                                         extra_args=extra_args)
+        self.console.print("starting the embedded platform ...")
+        endpoints = self.platform.start()
+        self.console.print(f"platform: shop {endpoints.shop_url}  gateway {endpoints.gateway_url}")
+        self.platform.watch(lambda code: self.console.print(
+            f"\nthe platform exited (code {code}) mid-run; the load goes on and records the failures",
+            style="bold red"))
+        self._watch_platform_processes()
+        run_dir.update_manifest(target=endpoints.shop_url, platform=endpoints.as_manifest())
+        return endpoints.shop_url
+
+    def _watch_platform_processes(self) -> None:
+        # The supervisor (`harness shop`, not in the port file) and the shop process (the
+        # gunicorn master with --workers) count as "shop", processes the shop forks as
+        # "shop-worker"; every declared process keeps its declared role.
+        platform = self.platform
+        declared = {pid for _, pid in platform.endpoints.processes}
+        for role, pid in platform.pids():
+            if pid in declared:
+                self.sampler.watch(pid, role, child_role="shop-worker" if role == "shop" else role)
+            else:
+                self.sampler.watch(pid, role)
+
+    def restart_platform(self):
+        """The fault schedule's ``restart`` action: the platform again on the same ports."""
+        from harness.fault_schedule import PlatformHandle
+        for _, pid in self.platform.pids():
+            self.sampler.unwatch(pid)
+        self.platform.restart()
+        self._watch_platform_processes()
+        return PlatformHandle.from_port_file(self.platform.port_file, restart=self.restart_platform)
+
+    def on_event(self, event: dict) -> None:
+        """React to the recorder's events: start faults at run_start, profile the chosen stage."""
+        if self.platform is None:
+            return
+        kind = event.get("kind")
+        if kind == "run_start" and self.request.faults_schedule and self.faults is None:
+            self._start_faults(float(event.get("t0_s") or event.get("t_s")))
+        stage = self.request.cpu_profile_stage
+        if stage and event.get("stage") == stage:
+            if kind == "stage_start" and self.cpu_profiler is None and "cpu_profile" not in self.results:
+                self._start_cpu_profile()
+            elif kind == "stage_end":
+                self._stop_cpu_profile()
+
+    def _start_faults(self, t0_s: float) -> None:
+        try:
+            from harness.fault_schedule import FaultSchedule, PlatformHandle
+            handle = PlatformHandle.from_port_file(self.platform.port_file, restart=self.restart_platform)
+            self.faults = FaultSchedule(self.request.faults_schedule, t0_s, handle, self.run_dir.events.append)
+            self.faults.start()
+        except Exception as error:  # noqa: BLE001 - the load goes on without faults, and says so
+            self.results["fault_schedule_error"] = f"{type(error).__name__}: {error}"
+            self.console.print(f"fault schedule not started: {error}", style="yellow")
+
+    def _start_cpu_profile(self) -> None:
+        try:
+            from harness.cpu_profile import CpuProfiler
+            self.cpu_profiler = CpuProfiler([pid for _, pid in self.platform.pids()], self.run_dir.profiles_dir)
+            self.cpu_profiler.start()
+        except Exception as error:  # noqa: BLE001 - a profiler must never take the run down
+            self.cpu_profiler = None
+            self.results["cpu_profile"] = {"error": f"CPU profiler did not start: {error}"}
+            self.console.print(f"CPU profile of stage {self.request.cpu_profile_stage} skipped: {error}",
+                               style="yellow")
+
+    def _stop_cpu_profile(self) -> None:
+        if self.cpu_profiler is None:
+            return
+        try:
+            self.results["cpu_profile"] = self.cpu_profiler.stop()
+        except Exception as error:  # noqa: BLE001
+            self.results["cpu_profile"] = {"error": f"CPU profiler failed: {error}"}
+        self.cpu_profiler = None
+
+    def finish(self, collect_ledgers: bool) -> dict:
+        """After the load: stop the profiler and the fault schedule, save the ledgers for
+        reconciliation (bounded wait), stop the platform. Returns facts for the manifest."""
+        self._stop_cpu_profile()
+        if self.faults is not None:
+            try:
+                self.faults.stop(revert=True)
+            except Exception as error:  # noqa: BLE001
+                self.results["fault_schedule_error"] = f"{type(error).__name__}: {error}"
+        platform = self.platform
+        if platform is None:
+            return self.results
+        if collect_ledgers and platform.endpoints is not None and not platform.died:
+            try:
+                from harness.reconciliation import collect_platform_ledgers
+                endpoints = platform.endpoints
+                self.console.print("waiting for payments to settle, saving the platform's ledgers ...")
+                collect_platform_ledgers(self.run_dir.path, endpoints.shop_url, endpoints.gateway_url,
+                                         endpoints.admin_token, settle_timeout_s=SETTLE_TIMEOUT_S)
+            except Exception as error:  # noqa: BLE001 - reconciliation will say the ledgers are missing
+                self.results["ledgers_error"] = f"{type(error).__name__}: {error}"
+        self.results["platform_returncode"] = platform.stop()
+        return self.results
+
+
+def _conclude(request: RunRequest, run_dir: RunDirectory, end_reason: str, detail: str,
+              console: Console) -> RunOutcome:
+    """Judge and render whatever was measured, print the summary, choose the exit code."""
+    if detail:
+        console.print(f"[bold]{end_reason}[/bold]: {detail}")
+    results = None
+    if (run_dir.path / "requests.csv").exists() or (run_dir.path / "journeys.csv").exists():
+        results = _judge_and_render(request, run_dir, console)
+    if results is not None:
+        print_summary(console, results)
+    console.print(f"run directory: {run_dir.path}")
+    if end_reason == "interrupted":
+        code = EXIT_INTERRUPTED
+    elif end_reason == "error" or results is None:
+        code = EXIT_INVALID
+    else:
+        from harness.judge import exit_code_for
+        code = exit_code_for(results)
+    return RunOutcome(run_dir.path, end_reason, code, results, detail)
+
+
+def _judge_and_render(request: RunRequest, run_dir: RunDirectory, console: Console) -> dict | None:
+    try:
+        from harness.judge import judge_run
+    except ImportError as error:
+        console.print(f"[red]cannot judge the run: {error}")
+        return None
+    try:
+        results = judge_run(run_dir.path, targets_path=request.targets_path, strict=request.strict, write=True)
+    except Exception as error:  # noqa: BLE001 - the raw data stays; say why there is no verdict
+        console.print(f"[red]judging the run failed: {type(error).__name__}: {error}")
+        return None
+    try:
+        from harness.report import render_run
+        for path in render_run(run_dir.path, results):
+            console.print(f"report: {path}")
+    except Exception as error:  # noqa: BLE001 - a report failure must not hide the verdict
+        console.print(f"[yellow]rendering the report failed: {type(error).__name__}: {error}")
+    return results
+
+
+def _plain(value: object) -> object:
+    """Mappings and sequences as plain dicts and lists (JSON-ready)."""
+    from collections.abc import Mapping
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value

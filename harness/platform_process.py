@@ -1,0 +1,221 @@
+"""The embedded platform as a child process: start it, wait until it answers, notice if it dies,
+stop it.
+
+It runs ``python -m harness shop --port 0 --port-file RUN/platform/port.json --data-dir
+RUN/platform`` in its own session; the platform writes the port file
+``{"shop_url", "gateway_url", "admin_token", "pid", "processes": [{"role", "pid"}]}`` once it
+listens. The data directory is ``RUN/platform`` itself, so the platform's ``shop.log``,
+``gateway.log`` and SQLite data land where docs/run-directory.md puts them; the supervisor's
+console output goes to ``RUN/platform/harness-shop.log``.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import requests
+
+from harness._proc import log_tail, spawn, terminate_tree
+from harness.errors import RunFailedError
+from harness.rundir import EventLog
+
+READY_TIMEOUT_S = 90.0
+STOP_GRACE_S = 20.0  # memray must finish writing its captures: stop gently first
+
+
+@dataclass(frozen=True)
+class PlatformEndpoints:
+    """Where the running platform listens, read from its port file."""
+
+    shop_url: str
+    gateway_url: str
+    admin_token: str
+    pid: int
+    processes: tuple[tuple[str, int], ...] = field(default_factory=tuple)
+
+    @classmethod
+    def from_port_file(cls, data: dict) -> PlatformEndpoints:
+        """Parse the port file's JSON (KeyError/TypeError if a field is missing)."""
+        return cls(
+            shop_url=str(data["shop_url"]).rstrip("/"),
+            gateway_url=str(data.get("gateway_url", "")).rstrip("/"),
+            admin_token=str(data.get("admin_token", "")),
+            pid=int(data["pid"]),
+            processes=tuple((str(p["role"]), int(p["pid"])) for p in data.get("processes", [])),
+        )
+
+    def as_manifest(self) -> dict:
+        """The manifest's ``platform`` block (the admin token is left out)."""
+        return {"shop_url": self.shop_url, "gateway_url": self.gateway_url, "pid": self.pid,
+                "processes": [{"role": role, "pid": pid} for role, pid in self.processes]}
+
+
+def _with_option(argv: list[str], flag: str, value: str) -> list[str]:
+    """``argv`` with ``flag value`` set (replacing an earlier value of ``flag``)."""
+    if flag in argv:
+        index = argv.index(flag)
+        return argv[:index + 1] + [value] + argv[index + 2:]
+    return argv + [flag, value]
+
+
+def platform_command(port_file: Path, data_dir: Path, *, workers: int | None = None,
+                     faults: str | None = None, memray_out: Path | None = None,
+                     extra_args: tuple[str, ...] = ()) -> list[str]:
+    """The argv that starts the embedded platform on free loopback ports."""
+    argv = [sys.executable, "-m", "harness", "shop", "--port", "0",
+            "--port-file", str(port_file), "--data-dir", str(data_dir)]
+    if workers:
+        argv += ["--workers", str(workers)]
+    if faults:
+        argv += ["--faults", str(faults)]
+    if memray_out is not None:
+        argv += ["--memray-out", str(memray_out)]
+    return argv + list(extra_args)
+
+
+class EmbeddedPlatform:
+    """The reference platform (shop + gateway) run by the harness for one run."""
+
+    def __init__(self, platform_dir: Path, *, workers: int | None = None, faults: str | None = None,
+                 memray_out: Path | None = None, events: EventLog | None = None,
+                 extra_args: tuple[str, ...] = ()) -> None:
+        self.platform_dir = Path(platform_dir)
+        self.port_file = self.platform_dir / "port.json"
+        self.data_dir = self.platform_dir
+        self.log_path = self.platform_dir / "harness-shop.log"
+        self.argv = platform_command(self.port_file, self.data_dir, workers=workers, faults=faults,
+                                     memray_out=memray_out, extra_args=extra_args)
+        self.events = events
+        self.endpoints: PlatformEndpoints | None = None
+        self.proc: subprocess.Popen | None = None
+        self.exit_returncode: int | None = None
+        self._stopping = threading.Event()
+        self._died = threading.Event()
+        self._watcher: threading.Thread | None = None
+        self._on_death: Callable[[int], None] | None = None
+
+    @property
+    def died(self) -> bool:
+        """True once the platform exited without the harness asking it to."""
+        return self._died.is_set()
+
+    def start(self, ready_timeout_s: float = READY_TIMEOUT_S) -> PlatformEndpoints:
+        """Start the platform and wait (at most ``ready_timeout_s`` seconds) until its port file
+        exists and ``GET /healthz`` answers 200. Raises RunFailedError with its log's tail."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.port_file.unlink(missing_ok=True)
+        self.proc = spawn(self.argv, self.log_path)
+        deadline_s = time.monotonic() + ready_timeout_s
+        try:
+            self.endpoints = self._wait_for_port_file(deadline_s)
+            self._wait_for_health(self.endpoints.shop_url, deadline_s)
+            if self.endpoints.gateway_url:
+                self._wait_for_health(self.endpoints.gateway_url, deadline_s)
+        except RunFailedError:
+            self.stop(grace_s=5.0)
+            raise
+        return self.endpoints
+
+    def watch(self, on_death: Callable[[int], None] | None = None) -> None:
+        """From now on, an exit the harness did not ask for is recorded as a ``platform_exit``
+        event and reported to ``on_death(returncode)``; the run carries on."""
+        self._on_death = on_death
+        self._watcher = threading.Thread(target=self._watch, name="platform-watch", daemon=True)
+        self._watcher.start()
+
+    def stop(self, grace_s: float = STOP_GRACE_S) -> int | None:
+        """SIGTERM the platform, SIGKILL what is left after ``grace_s`` seconds; its exit code."""
+        self._stopping.set()
+        if self.proc is None:
+            return None
+        returncode = terminate_tree(self.proc, grace_s, signal.SIGTERM)
+        if self._watcher is not None:
+            self._watcher.join(timeout=5)
+        return returncode
+
+    def restart(self, ready_timeout_s: float = READY_TIMEOUT_S) -> PlatformEndpoints:
+        """Stop the platform (if still running) and start it again on the same ports, data and
+        admin token, so the load and the fault schedule carry on against the same URLs."""
+        previous = self.endpoints
+        on_death = self._on_death
+        self.stop(grace_s=5.0)
+        if previous is not None:
+            shop_port, gateway_port = urlsplit(previous.shop_url).port, urlsplit(previous.gateway_url).port
+            self.argv = _with_option(self.argv, "--port", str(shop_port))
+            if gateway_port:
+                self.argv = _with_option(self.argv, "--gateway-port", str(gateway_port))
+            if previous.admin_token:
+                self.argv = _with_option(self.argv, "--admin-token", previous.admin_token)
+        self._stopping.clear()
+        self._died.clear()
+        endpoints = self.start(ready_timeout_s)
+        self.watch(on_death)
+        return endpoints
+
+    def pids(self) -> list[tuple[str, int]]:
+        """(role, pid) of the platform's declared processes, the supervisor first."""
+        if self.proc is None:
+            return []
+        declared = list(self.endpoints.processes) if self.endpoints else []
+        if all(pid != self.proc.pid for _, pid in declared):
+            declared.insert(0, ("shop", self.proc.pid))
+        return declared
+
+    # --- internals ----------------------------------------------------------------------------
+    def _watch(self) -> None:
+        assert self.proc is not None
+        returncode = self.proc.wait()
+        if self._stopping.is_set():
+            return
+        self.exit_returncode = returncode
+        self._died.set()
+        if self.events is not None:
+            self.events.append("platform_exit", returncode=returncode, pid=self.proc.pid,
+                               log_tail=log_tail(self.log_path, 500))
+        if self._on_death is not None:
+            self._on_death(returncode)
+
+    def _fail(self, why: str) -> RunFailedError:
+        tail = log_tail(self.log_path)
+        return RunFailedError(f"the embedded platform {why} (log {self.log_path}):\n{tail}"
+                              if tail else f"the embedded platform {why} (log {self.log_path} is empty)")
+
+    def _wait_for_port_file(self, deadline_s: float) -> PlatformEndpoints:
+        assert self.proc is not None
+        while time.monotonic() < deadline_s:
+            if self.proc.poll() is not None:
+                raise self._fail(f"exited with code {self.proc.returncode} before it was ready")
+            if self.port_file.exists():
+                try:
+                    return PlatformEndpoints.from_port_file(json.loads(self.port_file.read_text()))
+                except json.JSONDecodeError:
+                    pass  # being written; read again
+                except (KeyError, TypeError, ValueError) as error:
+                    raise self._fail(f"wrote a port file {self.port_file} without {error}") from error
+            time.sleep(0.1)
+        raise self._fail(f"did not write {self.port_file} in time")
+
+    def _wait_for_health(self, base_url: str, deadline_s: float) -> None:
+        assert self.proc is not None
+        last = "no answer"
+        while time.monotonic() < deadline_s:
+            if self.proc.poll() is not None:
+                raise self._fail(f"exited with code {self.proc.returncode} before it was ready")
+            try:
+                response = requests.get(f"{base_url}/healthz", timeout=2.0)
+                if response.status_code == 200:
+                    return
+                last = f"HTTP {response.status_code}"
+            except requests.RequestException as error:
+                last = type(error).__name__
+            time.sleep(0.2)
+        raise self._fail(f"did not answer GET {base_url}/healthz with 200 in time (last: {last})")

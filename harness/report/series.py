@@ -1,0 +1,284 @@
+"""Time series and tables for the report, aggregated from the raw records (pure: frames in, frames out).
+
+Times on the report's axes are seconds since the run's t0 (``offset_s``); windows are
+``WINDOW_S`` wide and labelled by their start. Percentiles here are of the raw records in each
+window (all requests, failures included, ramps included: the charts show what happened; the
+per-stage figures in results.json exclude ramps).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+WINDOW_S = 5.0
+FUNNEL_STEPS = ("visits", "cart", "checkout", "paid")
+
+
+@dataclass(frozen=True)
+class StageSpan:
+    """A stage on the time axis: [start_s, end_s), the ramp is [start_s, ramp_end_s)."""
+
+    name: str
+    start_s: float
+    end_s: float
+    ramp_end_s: float
+
+
+@dataclass(frozen=True)
+class FaultSpan:
+    """A fault on the time axis; ``end_s`` is None for an instantaneous one (a kill)."""
+
+    label: str
+    start_s: float
+    end_s: float | None
+
+
+@dataclass(frozen=True)
+class Marker:
+    """A moment worth a vertical line: the platform exited, the harness was interrupted."""
+
+    label: str
+    at_s: float
+
+
+def run_end_s(requests: pd.DataFrame, samples: pd.DataFrame, events: list[dict], t0_s: float) -> float:
+    """Offset (s) of the last thing recorded: the right edge of every time chart."""
+    ends = [float(f["t_s"].max()) for f in (requests, samples) if len(f)]
+    ends += [float(e["t_s"]) for e in events]
+    return max(ends) - t0_s if ends else 0.0
+
+
+def stage_spans(manifest: dict, events: list[dict], t0_s: float, end_s: float) -> list[StageSpan]:
+    """Stages from events.jsonl's stage_start/stage_end, falling back to the manifest's plan."""
+    planned = {s.get("name"): s for s in manifest.get("stages", []) if isinstance(s, dict)}
+    starts = {e["stage"]: e["t_s"] - t0_s for e in events if e.get("kind") == "stage_start" and "stage" in e}
+    ends = {e["stage"]: e["t_s"] - t0_s for e in events if e.get("kind") == "stage_end" and "stage" in e}
+    spans = []
+    for name, plan in planned.items():
+        start = starts.get(name, plan.get("start_offset_s"))
+        if start is None or start >= end_s:
+            continue  # the stage never began (run ended before it)
+        duration = float(plan.get("duration_s") or 0.0)
+        stop = ends.get(name, min(start + duration, end_s) if duration else end_s)
+        ramp = float(plan.get("ramp_s") or 0.0)
+        spans.append(StageSpan(str(name), float(start), float(stop), float(min(start + ramp, stop))))
+    for name, start in starts.items():  # stages the manifest does not know (should not happen)
+        if name not in planned:
+            spans.append(StageSpan(str(name), start, ends.get(name, end_s), start))
+    return sorted(spans, key=lambda s: s.start_s)
+
+
+def _off(value: object) -> bool:
+    return value in (0, 0.0, False, None, "off", "0", "false", "") or value == "none"
+
+
+def fault_spans(events: list[dict], t0_s: float, end_s: float) -> list[FaultSpan]:
+    """Fault windows on the time axis from events.jsonl's ``fault`` events.
+
+    Events with a ``fault_index`` (harness.fault_schedule) are grouped by it: the window opens
+    at the first ``phase: on`` and closes at the first ``phase: off``; an ``action`` (a kill, a
+    restart) is instantaneous. Events without one are paired per (target, knob): a falsy value
+    switches the knob off. A fault never switched off lasts to the end of the run.
+    """
+    spans: list[FaultSpan] = []
+    indexed: dict[int, dict] = {}
+    open_at: dict[tuple[str, str], tuple[float, object]] = {}
+    for event in events:
+        if event.get("kind") != "fault":
+            continue
+        at = event["t_s"] - t0_s
+        if "fault_index" in event:
+            window = indexed.setdefault(int(event["fault_index"]), {
+                "label": event.get("label") or f"{event.get('target', '?')} fault", "start": None, "end": None,
+                "instant": False})
+            if event.get("phase", "on") == "on":
+                window["start"] = at if window["start"] is None else min(window["start"], at)
+                window["instant"] |= event.get("knob") == "action"
+            elif window["end"] is None:
+                window["end"] = at
+            continue
+        key = (str(event.get("target", "?")), str(event.get("knob", "?")))
+        label = f"{key[0]}.{key[1]}"
+        if key[1].startswith(("kill", "restart", "crash", "action")) and not _off(event.get("value")):
+            spans.append(FaultSpan(label, at, None))
+            continue
+        if key in open_at:
+            start, value = open_at.pop(key)
+            spans.append(FaultSpan(f"{label}={value}", start, at))
+        if not _off(event.get("value")):
+            open_at[key] = (at, event.get("value"))
+    for (target, knob), (start, value) in open_at.items():
+        spans.append(FaultSpan(f"{target}.{knob}={value}", start, end_s))
+    for window in indexed.values():
+        if window["start"] is None:
+            continue
+        end = None if window["instant"] else (window["end"] if window["end"] is not None else end_s)
+        spans.append(FaultSpan(str(window["label"]), window["start"], end))
+    return sorted(spans, key=lambda s: (s.start_s, s.label))
+
+
+def markers(events: list[dict], t0_s: float) -> list[Marker]:
+    """platform_exit and interrupt events as labelled moments."""
+    out = []
+    for event in events:
+        if event.get("kind") == "platform_exit":
+            who = event.get("process", "platform")
+            out.append(Marker(f"{who} exited ({event.get('returncode')})", event["t_s"] - t0_s))
+        elif event.get("kind") == "interrupt":
+            out.append(Marker(f"interrupted ({event.get('signal', '?')})", event["t_s"] - t0_s))
+    return out
+
+
+def _window(offsets: pd.Series) -> pd.Series:
+    return (np.floor(offsets / WINDOW_S) * WINDOW_S).astype(float)
+
+
+def latency_windows(requests: pd.DataFrame, t0_s: float) -> pd.DataFrame:
+    """Per window: n, p50_ms, p95_ms, p99_ms of response_ms (columns indexed by window_s)."""
+    if not len(requests):
+        return pd.DataFrame(columns=["n", "p50_ms", "p95_ms", "p99_ms"])
+    frame = requests.assign(window_s=_window(requests["t_s"] - t0_s))
+    grouped = frame.groupby("window_s")["response_ms"]
+    return pd.DataFrame({
+        "n": grouped.size(),
+        "p50_ms": grouped.quantile(0.50),
+        "p95_ms": grouped.quantile(0.95),
+        "p99_ms": grouped.quantile(0.99),
+    })
+
+
+def throughput_windows(journeys: pd.DataFrame, requests: pd.DataFrame, t0_s: float,
+                       end_s: float | None = None) -> pd.DataFrame:
+    """Per window, per second: intended arrivals, started (achieved) visits, dropped, requests.
+
+    ``end_s``: where the run stopped; the last window is divided by the seconds it covers, so
+    a run that stops 2 s into a window does not show a false drop in rate.
+    """
+    visits = journeys[journeys["name"] == "visit"] if len(journeys) else journeys
+    parts = {}
+    if len(visits):
+        parts["intended_per_s"] = _window(visits["intended_t_s"] - t0_s).value_counts() / WINDOW_S
+        started = visits[visits["start_t_s"].notna()]
+        parts["achieved_per_s"] = _window(started["start_t_s"] - t0_s).value_counts() / WINDOW_S
+        dropped = visits[visits["outcome"] == "dropped"]
+        parts["dropped_per_s"] = _window(dropped["intended_t_s"] - t0_s).value_counts() / WINDOW_S
+    if len(requests):
+        parts["requests_per_s"] = _window(requests["t_s"] - t0_s).value_counts() / WINDOW_S
+    columns = ["intended_per_s", "achieved_per_s", "dropped_per_s", "requests_per_s"]
+    frame = pd.DataFrame(parts).reindex(columns=columns).fillna(0.0).sort_index()
+    if len(frame):  # a window with nothing in it is a real zero, not a gap to draw across
+        frame = frame.reindex(np.arange(frame.index.min(), frame.index.max() + WINDOW_S, WINDOW_S), fill_value=0.0)
+        last = float(frame.index[-1])
+        if end_s is not None and last < end_s < last + WINDOW_S:
+            frame.iloc[-1] = frame.iloc[-1] * WINDOW_S / max(end_s - last, 1.0)
+    frame.index.name = "window_s"
+    return frame
+
+
+def planned_rate(manifest: dict, spans: list[StageSpan]) -> tuple[list[float], list[float]]:
+    """The profile's intended journeys/s as a polyline (offsets s, rates), ramps linear."""
+    rates = {s.get("name"): float(s.get("journeys_per_s") or 0.0) for s in manifest.get("stages", [])
+             if isinstance(s, dict)}
+    xs, ys, previous = [], [], 0.0
+    for span in spans:
+        rate = rates.get(span.name, previous)
+        xs += [span.start_s, span.ramp_end_s, span.end_s]
+        ys += [previous, rate, rate]
+        previous = rate
+    return xs, ys
+
+
+def error_windows(requests: pd.DataFrame, t0_s: float) -> pd.DataFrame:
+    """Failed requests per window and error_kind (columns: kinds, sorted; values: counts)."""
+    failed = requests[requests["ok"] == 0] if len(requests) else requests
+    if not len(failed):
+        return pd.DataFrame()
+    kinds = failed["error_kind"].replace("", "unknown").fillna("unknown")
+    table = pd.crosstab(_window(failed["t_s"] - t0_s), kinds)
+    table.index.name = "window_s"
+    return table.reindex(sorted(table.columns), axis=1)
+
+
+def journey_windows(journeys: pd.DataFrame, t0_s: float) -> pd.DataFrame:
+    """Per window P95 of journey service time and of latency from intended start (ms).
+
+    Visits are left out (a visit is a whole session, minutes of reading); this is about the
+    journeys the load model times.
+    """
+    done = journeys[(journeys["name"] != "visit") & journeys["duration_ms"].notna()] if len(journeys) else journeys
+    if not len(done):
+        return pd.DataFrame(columns=["service_p95_ms", "from_intended_p95_ms"])
+    frame = done.assign(window_s=_window(done["intended_t_s"] - t0_s))
+    grouped = frame.groupby("window_s")
+    return pd.DataFrame({
+        "service_p95_ms": grouped["duration_ms"].quantile(0.95),
+        "from_intended_p95_ms": grouped["from_intended_ms"].quantile(0.95),
+    })
+
+
+def start_delay_windows(journeys: pd.DataFrame, t0_s: float) -> pd.DataFrame:
+    """Per window of intended arrival: P95 and max of (start - intended) of visits, in ms."""
+    visits = journeys[(journeys["name"] == "visit") & journeys["start_t_s"].notna()] if len(journeys) else journeys
+    if not len(visits):
+        return pd.DataFrame(columns=["p95_ms", "max_ms"])
+    delay_ms = (visits["start_t_s"] - visits["intended_t_s"]) * 1000.0
+    grouped = delay_ms.groupby(_window(visits["intended_t_s"] - t0_s))
+    frame = pd.DataFrame({"p95_ms": grouped.quantile(0.95), "max_ms": grouped.max()})
+    frame.index.name = "window_s"
+    return frame
+
+
+def funnel(journeys: pd.DataFrame) -> list[tuple[str, int]]:
+    """Visitors reaching each step: visits (arrivals not dropped) → cart → checkout → paid."""
+    if not len(journeys):
+        return [(step, 0) for step in FUNNEL_STEPS]
+    visits = journeys[(journeys["name"] == "visit") & (journeys["outcome"] != "dropped")]
+    cart = journeys[journeys["name"] == "cart"]["visit_id"].nunique()
+    checkout = journeys[journeys["name"] == "checkout"]
+    paid = checkout[checkout["outcome"] == "paid"]["visit_id"].nunique()
+    return [("visits", int(visits["visit_id"].nunique())), ("cart", int(cart)),
+            ("checkout", int(checkout["visit_id"].nunique())), ("paid", int(paid))]
+
+
+def outcome_table(journeys: pd.DataFrame) -> list[dict]:
+    """Per journey name: count, outcome counts and flag counts (all stages, ramps included)."""
+    rows = []
+    if not len(journeys):
+        return rows
+    for name, group in journeys.groupby("name", sort=True):
+        flags = group["flags"].fillna("").str.split(";").explode()
+        flags = flags[flags != ""]
+        rows.append({
+            "name": str(name),
+            "count": int(len(group)),
+            "outcomes": {str(k): int(v) for k, v in sorted(group["outcome"].fillna("").value_counts().items())},
+            "flags": {str(k): int(v) for k, v in sorted(flags.value_counts().items())},
+        })
+    return rows
+
+
+def memory_curve(samples: pd.DataFrame, t0_s: float, column: str) -> pd.DataFrame:
+    """Per platform role, ``column`` summed over processes per second (bytes); index offset s."""
+    platform = samples[samples["role"] != "generator"] if len(samples) else samples
+    if not len(platform) or column not in platform:
+        return pd.DataFrame()
+    second = np.floor(platform["t_s"] - t0_s)
+    table = platform.assign(second_s=second).pivot_table(index="second_s", columns="role", values=column,
+                                                          aggfunc="sum")
+    return table.reindex(sorted(table.columns), axis=1)
+
+
+def generator_cpu(samples: pd.DataFrame, t0_s: float) -> pd.Series:
+    """The load generator's CPU percent over time (summed over its processes, per second)."""
+    gen = samples[samples["role"] == "generator"] if len(samples) else samples
+    if not len(gen):
+        return pd.Series(dtype=float)
+    return gen.groupby(np.floor(gen["t_s"] - t0_s))["cpu_percent"].sum()
+
+
+def theil_sen_intercept(offsets_s: np.ndarray, values: np.ndarray, slope_per_s: float) -> float:
+    """Intercept matching a given slope the way Theil-Sen does: median(y - slope * x)."""
+    return float(np.median(values - slope_per_s * offsets_s))

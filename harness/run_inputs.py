@@ -1,0 +1,99 @@
+"""Checks on a run's inputs, made before any process starts: each failure is an InputError or
+RunFailedError (exit 2) whose message names the file, field or flag at fault."""
+
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import requests
+
+from harness.errors import InputError, RunFailedError
+from harness.profile import Profile, load_profile
+
+REACH_TIMEOUT_S = 3.0
+
+
+def validate_profile(path: str | Path) -> Profile:
+    """Load the profile at ``path``; InputError names the file and field on any problem."""
+    return load_profile(Path(path))
+
+
+def require_loopback(url: str, flag: str) -> str:
+    """``url`` without a trailing slash if it is http(s) on a loopback address; else InputError
+    naming ``flag`` (load is only ever sent to this machine)."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise InputError(f"{flag} {url!r}: not an http:// or https:// URL with a host")
+    host = parts.hostname
+    loopback = host == "localhost"
+    if not loopback:
+        try:
+            loopback = ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            loopback = False
+    if not loopback:
+        raise InputError(f"{flag} {url!r}: refused, {host} is not a loopback address; this harness "
+                         "only sends load to this machine (127.0.0.1, ::1 or localhost)")
+    return url.rstrip("/")
+
+
+def check_target(url: str, flag: str, health_path: str | None = "/healthz") -> None:
+    """Fail within seconds (RunFailedError) if ``url`` does not answer HTTP; with ``health_path``,
+    it must answer that path with 200."""
+    probe = url + (health_path or "")
+    try:
+        response = requests.get(probe, timeout=REACH_TIMEOUT_S)
+    except requests.ConnectionError as error:
+        raise RunFailedError(f"{flag} {url}: unreachable, nothing accepted a connection "
+                             f"({_root_cause(error)}); is the service running?") from error
+    except requests.Timeout as error:
+        raise RunFailedError(f"{flag} {url}: unreachable, no answer to GET {probe} within "
+                             f"{REACH_TIMEOUT_S:g} s") from error
+    except requests.RequestException as error:
+        raise RunFailedError(f"{flag} {url}: GET {probe} failed: {_root_cause(error)}") from error
+    if health_path and response.status_code != 200:
+        raise RunFailedError(f"{flag} {url}: GET {probe} answered HTTP {response.status_code}, "
+                             "expected 200 from a healthy platform")
+
+
+def _root_cause(error: BaseException) -> str:
+    while error.__cause__ is not None or error.__context__ is not None:
+        error = error.__cause__ or error.__context__
+    return f"{type(error).__name__}: {error}"
+
+
+def require_file(path: str | Path | None, flag: str) -> Path | None:
+    """``path`` as a Path if it is a readable file (None stays None); InputError naming the flag."""
+    if path is None:
+        return None
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{flag} {path}: no such file")
+    return path
+
+
+
+
+def profile_faults(profile: Profile) -> tuple:
+    """The profile's ``[[faults]]`` as harness.fault_schedule FaultSpecs (InputError naming the
+    file and fault); () when there are none or no fault schedule is available."""
+    tables = profile.content.get("faults")
+    if not tables:
+        return ()
+    try:
+        from harness.fault_schedule import parse_fault_tables
+    except ImportError:
+        return ()
+    return parse_fault_tables(list(tables), profile.path)
+
+
+def require_pids(pids: list[int] | None, flag: str) -> tuple[int, ...]:
+    """``pids`` as a tuple if every one is a running process; else InputError naming the flag."""
+    import psutil
+
+    for pid in pids or ():
+        if not psutil.pid_exists(pid):
+            raise InputError(f"{flag} {pid}: no such process")
+    return tuple(pids or ())

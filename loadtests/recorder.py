@@ -1,0 +1,343 @@
+"""The harness recorder inside Locust: profile options, run plan, recording, timeline, shape.
+
+Usable two ways:
+- imported by our locustfile (loadtests/shop.py), which adds the open-model visitors;
+- loaded as a locustfile beside anyone's locustfile (``locust -f loadtests/recorder.py,theirs.py``,
+  as ``harness run`` does): then :class:`ProfileUsersShape` runs their users closed-model, the
+  user count following the profile's load factor (``max_concurrent_journeys`` at the peak stage),
+  and every request is recorded, labelled with the stage it started in.
+
+Options: ``--profile PATH`` (default profiles/smoke.toml; Locust's own ``--profile`` option, read
+as our profile's path) and ``--run-dir DIR`` (default: a new temporary directory, its path logged). Roles, by Locust runner:
+- local runner: records straight into the run directory;
+- worker: buffers records and HDR histogram deltas, sent with every ``report_to_master``
+  (every 1 s: Locust's 3 s default is lowered here);
+- master: absorbs the workers' reports (``worker_report``) and sends the workers the plan
+  (t0, worker count, the profile's content) in a custom message when the test starts.
+Only the local runner or the master writes files: events.jsonl (``run_start`` with ``t0_s``,
+``stage_start``/``stage_end``, ``progress`` every ~2 s: its intended rate is the average over the
+stage so far, ramp included, like the achieved one), rows flushed every second, and
+``histograms/<stage>.json`` at each stage end and again when Locust quits.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import signal
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import gevent
+import locust.runners
+from locust import LoadTestShape, events
+from locust.runners import MasterRunner, WorkerRunner
+
+from harness.errors import InputError
+from harness.profile import Profile, load_profile, parse_profile
+from loadtests.arrivals import cumulative_journeys
+from loadtests.locust_client import RequestFailure, exception_kind
+from loadtests.records import Recorder, RunWriter
+from scenarios.client import HTTP_4XX, HTTP_5XX
+
+log = logging.getLogger("loadtests.recorder")
+REPO = Path(__file__).resolve().parents[1]
+PLAN_MESSAGE = "harness_load_plan"
+DEFAULT_PROFILE = "profiles/smoke.toml"
+FLUSH_INTERVAL_S = 1.0
+PROGRESS_INTERVAL_S = 2.0
+START_LEAD_S = 1.0  # users spawn before t0, so the first arrivals find them idle
+locust.runners.WORKER_REPORT_INTERVAL = 1.0
+
+PlanListener = Callable[[Profile, float, int, int, dict[str, Any]], None]
+
+
+class LoadRun:
+    """This process's view of the run: profile, t0, recorder/writer, and plan listeners."""
+
+    def __init__(self) -> None:
+        self.profile: Profile | None = None
+        self.t0_s: float | None = None
+        self.recorder: Recorder | None = None  # local runner and workers
+        self.writer: RunWriter | None = None  # local runner and master
+        self.plan_extra: dict[str, Any] = {}  # sent to workers with the plan (e.g. the mix)
+        self.plan_listeners: list[PlanListener] = []
+        self.stop_listeners: list[Callable[[], None]] = []
+        self.worker_report_t_s: dict[str, float] = {}
+        self.interrupted = False  # SIGINT/SIGTERM seen: the shape stops at its next tick
+        self._timeline: gevent.Greenlet | None = None
+
+    @property
+    def end_t_s(self) -> float | None:
+        """Epoch seconds at which the profile's last stage ends (None before the start)."""
+        return None if self.t0_s is None or self.profile is None else self.t0_s + self.profile.total_duration_s
+
+    # -- hot path -------------------------------------------------------------------------------
+    def on_request(self, request_type, name, response_time, response_length, exception=None, context=None,
+                   start_time=None, response=None, **_kwargs) -> None:  # fmt: skip
+        """events.request listener: one requests.csv row per request."""
+        tags = context.get("tags") if context else None
+        start_t_s = start_time if start_time is not None else time.time() - response_time / 1000.0
+        if tags is None:  # a request made outside our journeys: label it by when it started
+            stage, in_ramp = self.stage_at(start_t_s)
+            journey_id = ""
+        else:
+            stage, in_ramp, journey_id = tags.stage, tags.in_ramp, tags.journey_id
+        status = getattr(response, "status_code", 0) or 0
+        if exception is None:
+            kind = ""
+        elif isinstance(exception, RequestFailure):
+            kind = exception.kind
+        elif status >= 500:
+            kind = HTTP_5XX
+        elif status:
+            kind = HTTP_4XX
+        else:
+            kind = exception_kind(exception)
+        self.recorder.request(start_t_s, stage, in_ramp, name, request_type, response_time, exception is None,
+                              status, kind, response_length or 0, journey_id)  # fmt: skip
+
+    def stage_at(self, t_s: float) -> tuple[str, bool]:
+        """(stage, in_ramp) of the profile at epoch ``t_s``.
+
+        Before t0 it is the first stage, after the end the last, both as ramp (left out of the
+        statistics); ("", False) before any plan exists.
+        """
+        if self.profile is None or self.t0_s is None:
+            return "", False
+        located = self.profile.stage_at(t_s - self.t0_s)
+        if located is None:
+            stages = self.profile.stages
+            return (stages[0] if t_s < self.t0_s else stages[-1]).name, True
+        return located[0].stage.name, located[1]
+
+    # -- worker / master exchange ------------------------------------------------------------------
+    def on_report_to_master(self, client_id, data: dict[str, Any], **_kwargs) -> None:
+        """Worker: attach everything recorded since the last report."""
+        data["harness"] = self.recorder.take_report()
+
+    def on_worker_report(self, client_id, data: dict[str, Any], **_kwargs) -> None:
+        """Master: write a worker's records and merge its histograms."""
+        report = data.get("harness")
+        if report is not None and self.writer is not None and not self.writer.closed:
+            self.writer.absorb(report)
+            self.worker_report_t_s[str(report.get("worker"))] = time.time()
+
+    def in_flight(self) -> int:
+        """Visits running now: this process's, or (master) the sum the workers last reported."""
+        if self.recorder is None:
+            return sum(self.writer.workers_in_flight.values()) if self.writer is not None else 0
+        return self.recorder.in_flight
+
+    def drained(self, worker_count: int) -> bool:
+        """True once no visit is in flight (master: every worker reported so after the profile's end)."""
+        if self.recorder is None:
+            reports = self.worker_report_t_s
+            fresh = len(reports) >= max(worker_count, 1) and all(t >= self.end_t_s + 0.5 for t in reports.values())
+            return fresh and self.in_flight() == 0
+        return self.in_flight() == 0
+
+    # -- master / local: the timeline ------------------------------------------------------------
+    def start_timeline(self, workers: int) -> None:
+        """Write run_start and follow the profile's timeline (stage events, progress, flushes)."""
+        self.stop_timeline()
+        self.writer.event("run_start", time.time(), t0_s=round(self.t0_s, 6), profile=self.profile.name,
+                          profile_path=self.profile.path, workers=workers,
+                          stages=self.profile.stages_manifest(), source="recorder")  # fmt: skip
+        self._timeline = gevent.spawn(self._follow_timeline, self.profile, self.t0_s)
+
+    def _follow_timeline(self, profile: Profile, t0_s: float) -> None:
+        writer, plans = self.writer, profile.timeline()
+        started: set[str] = set()
+        ended: set[str] = set()
+        next_flush_t_s = next_progress_t_s = last_progress_t_s = time.time()
+        while True:
+            now = time.time()
+            for plan in plans:
+                name = plan.stage.name
+                if name not in started and now >= t0_s + plan.start_offset_s:
+                    started.add(name)
+                    writer.event("stage_start", t0_s + plan.start_offset_s, stage=name,
+                                 load_factor=plan.stage.load_factor, journeys_per_s=plan.journeys_per_s,
+                                 ramp_s=plan.stage.ramp_s)  # fmt: skip
+                if name not in ended and now >= t0_s + plan.end_offset_s:
+                    ended.add(name)
+                    writer.event("stage_end", t0_s + plan.end_offset_s, stage=name)
+                    writer.write_histograms([name])
+            if now >= next_progress_t_s:
+                located = profile.stage_at(now - t0_s)
+                if located is not None:
+                    plan = located[0]
+                    elapsed_s = now - t0_s - plan.start_offset_s
+                    # the intended rate so far in this stage, ramp included, so it compares with achieved
+                    intended = (cumulative_journeys(profile, now - t0_s)
+                                - cumulative_journeys(profile, plan.start_offset_s)) / max(elapsed_s, 1e-9)
+                    writer.progress(now, plan.stage.name, elapsed_s, intended, now - last_progress_t_s)
+                    last_progress_t_s = now
+                next_progress_t_s = now + PROGRESS_INTERVAL_S
+            if now >= next_flush_t_s:
+                writer.flush()
+                next_flush_t_s = now + FLUSH_INTERVAL_S
+            gevent.sleep(0.25)
+
+    def stop_timeline(self) -> None:
+        """Stop following the timeline (a new test start, or the end)."""
+        if self._timeline is not None:
+            self._timeline.kill(block=False)
+            self._timeline = None
+
+    def finish(self) -> None:
+        """Write every stage's final histograms, flush and close the files (master/local). Idempotent."""
+        self.stop_timeline()
+        if self.writer is None or self.writer.closed:
+            return
+        stages = [s.name for s in self.profile.stages] if self.profile else []
+        stages += [s for s in self.writer.histograms.stages() if s and s not in stages]
+        self.writer.write_histograms(stages)
+        self.writer.close()
+        log.info("run directory written: %s", self.writer.run_dir)
+
+
+RUN = LoadRun()
+
+
+def resolve_path(path: str) -> Path:
+    """A relative path from the working directory, else from the repository root."""
+    candidate = Path(path)
+    if candidate.is_absolute() or candidate.exists():
+        return candidate
+    return REPO / candidate if (REPO / candidate).exists() else candidate
+
+
+def spawn_rate(profile: Profile) -> float:
+    """Users started per second: all of them within about a second (Locust warns above 100/s)."""
+    return float(min(profile.max_concurrent_journeys, 100))
+
+
+def _options(parser) -> None:
+    # Locust itself defines --profile ("a profile to group test runs"): we read that option as
+    # our profile path rather than clash with it (None: profiles/smoke.toml).
+    parser.add_argument("--run-dir", default="", help="run directory to write (default: a new temp dir)")
+
+
+def _stop_gracefully() -> None:
+    # In a headless shape run Locust's main greenlet waits on the shape and installs its SIGTERM
+    # handler only afterwards, and Python raises KeyboardInterrupt in whichever greenlet runs when
+    # SIGINT lands (often an image fetch), which can kill the process before our files are
+    # flushed. These hub-level handlers instead end the shape at its next tick (<= 1 s): Locust
+    # then stops the users, fires quitting, and the run directory is closed properly.
+    if not RUN.interrupted:
+        log.info("interrupted: stopping the load, writing the run directory")
+    RUN.interrupted = True
+
+
+def _init(environment, **_kwargs) -> None:
+    runner, options = environment.runner, environment.parsed_options
+    if isinstance(runner, WorkerRunner):
+        gevent.signal_handler(signal.SIGINT, lambda: None)  # Ctrl-C reaches all; the master stops us
+    elif options is not None and options.headless:
+        gevent.signal_handler(signal.SIGINT, _stop_gracefully)
+        gevent.signal_handler(signal.SIGTERM, _stop_gracefully)
+    if isinstance(runner, WorkerRunner):
+        RUN.recorder = Recorder(worker=str(runner.worker_index))
+        runner.register_message(PLAN_MESSAGE, _on_plan)
+        events.report_to_master.add_listener(RUN.on_report_to_master)
+    else:
+        try:
+            RUN.profile = load_profile(resolve_path(getattr(options, "profile", None) or DEFAULT_PROFILE))
+        except InputError as error:
+            log.error("%s", error)
+            sys.exit(2)
+        run_dir = options.run_dir if options and options.run_dir else tempfile.mkdtemp(prefix="shop-load-")
+        RUN.writer = RunWriter(run_dir)
+        log.info("profile %s (%s), run directory %s", RUN.profile.name, RUN.profile.path, run_dir)
+        if isinstance(runner, MasterRunner):
+            events.worker_report.add_listener(RUN.on_worker_report)
+        else:
+            RUN.recorder = Recorder(worker="local", writer=RUN.writer)
+    if RUN.recorder is not None:
+        events.request.add_listener(RUN.on_request)
+
+
+def _test_start(environment, **_kwargs) -> None:
+    runner = environment.runner
+    if isinstance(runner, WorkerRunner):
+        return  # a worker starts when the master's plan arrives
+    profile = RUN.profile
+    RUN.t0_s = time.time() + START_LEAD_S + profile.max_concurrent_journeys / spawn_rate(profile)
+    RUN.worker_report_t_s.clear()
+    workers = runner.worker_count if isinstance(runner, MasterRunner) else 0
+    RUN.start_timeline(workers)
+    if isinstance(runner, MasterRunner):
+        runner.send_message(PLAN_MESSAGE, {"t0_s": RUN.t0_s, "workers": workers, "profile": dict(profile.content),
+                                           "profile_path": profile.path, "extra": RUN.plan_extra})  # fmt: skip
+    else:
+        for listener in RUN.plan_listeners:
+            listener(profile, RUN.t0_s, 0, 1, RUN.plan_extra)
+
+
+def _on_plan(environment, msg, **_kwargs) -> None:
+    data = msg.data
+    RUN.profile = parse_profile(data["profile"], data["profile_path"])
+    RUN.t0_s = data["t0_s"]
+    index = environment.runner.worker_index
+    RUN.recorder.worker = str(index)
+    for listener in RUN.plan_listeners:
+        listener(RUN.profile, RUN.t0_s, index, max(int(data["workers"]), 1), data.get("extra") or {})
+
+
+def _test_stop(environment, **_kwargs) -> None:
+    for listener in RUN.stop_listeners:
+        listener()
+
+
+def _quitting(environment, **_kwargs) -> None:
+    RUN.finish()
+
+
+def _install() -> None:
+    # Once per process, even if this file is both imported and loaded as a locustfile.
+    if getattr(events, "_harness_recorder_installed", False):
+        return
+    events._harness_recorder_installed = True
+    events.init_command_line_parser.add_listener(_options)
+    events.init.add_listener(_init)
+    events.test_start.add_listener(_test_start)
+    events.test_stop.add_listener(_test_stop)
+    events.quitting.add_listener(_quitting)
+
+
+_install()
+
+
+def profile_shape_tick(users: int, runner) -> tuple[int, float] | None:
+    """A shape's tick: ``users`` until the profile's end, then None once drained or ``drain_s`` passed."""
+    profile = RUN.profile
+    if profile is None or RUN.interrupted:
+        return None
+    rate = spawn_rate(profile)
+    end_t_s = RUN.end_t_s
+    if end_t_s is None or time.time() < end_t_s:
+        return users, rate
+    if time.time() >= end_t_s + profile.drain_s:
+        return None
+    worker_count = runner.worker_count if isinstance(runner, MasterRunner) else 1
+    return None if RUN.drained(worker_count) else (users, rate)
+
+
+class ProfileUsersShape(LoadTestShape):
+    """For other locustfiles (closed model): users follow the load factor, the peak stage at the cap."""
+
+    def tick(self):
+        profile = RUN.profile
+        if profile is None:
+            return None
+        peak = max(stage.load_factor for stage in profile.stages) or 1.0
+        offset_s = 0.0 if RUN.t0_s is None else time.time() - RUN.t0_s
+        factor = profile.load_factor_at(offset_s) if offset_s < profile.total_duration_s else 0.0
+        users = max(1, math.ceil(profile.max_concurrent_journeys * factor / peak))
+        return profile_shape_tick(users, self.runner)

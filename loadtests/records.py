@@ -1,0 +1,343 @@
+"""The recorder's core: request/journey rows, exact HDR histograms, and the run-directory writer.
+
+Plain Python (no Locust, no gevent), so it can be benchmarked and tested on its own;
+``loadtests/recorder.py`` wires it to Locust's events. Columns and files follow
+docs/run-directory.md.
+
+Three roles:
+- local runner: a :class:`Recorder` whose rows go straight to a :class:`RunWriter`;
+- worker: a :class:`Recorder` that buffers rows and HDR histogram deltas for
+  :meth:`Recorder.take_report` (sent to the master with Locust's ``report_to_master``);
+- master: a :class:`RunWriter` that :meth:`RunWriter.absorb` s the workers' reports.
+
+Every response time goes into the row and the histogram as the same whole number of
+microseconds, so percentiles from the histograms equal those recomputed from requests.csv.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from hdrh.histogram import HdrHistogram
+
+REQUEST_COLUMNS = (
+    "t_s", "stage", "in_ramp", "name", "method", "response_ms", "ok", "status", "error_kind", "bytes",
+    "journey_id", "worker",
+)  # fmt: skip
+JOURNEY_COLUMNS = (
+    "journey_id", "visit_id", "name", "stage", "in_ramp", "intended_t_s", "start_t_s", "end_t_s",
+    "duration_ms", "from_intended_ms", "ok", "outcome", "flags", "sync_lag_ms", "worker",
+)  # fmt: skip
+HISTOGRAM_LOWEST_US = 1
+HISTOGRAM_HIGHEST_US = 3_600_000_000  # one hour
+HISTOGRAM_DIGITS = 3
+
+
+def new_histogram() -> HdrHistogram:
+    """An empty histogram as the contract fixes it: microseconds, 1 us .. 1 h, 3 significant digits."""
+    return HdrHistogram(HISTOGRAM_LOWEST_US, HISTOGRAM_HIGHEST_US, HISTOGRAM_DIGITS)
+
+
+def to_us(duration_ms: float) -> int:
+    """A duration in ms as the whole microseconds both the rows and the histograms carry (>= 1)."""
+    value_us = round(duration_ms * 1000.0)
+    if value_us < HISTOGRAM_LOWEST_US:
+        return HISTOGRAM_LOWEST_US
+    return min(value_us, HISTOGRAM_HIGHEST_US)
+
+
+class StageHistograms:
+    """HDR histograms per stage, per kind (``requests`` / ``journeys``) and name; ramp excluded."""
+
+    def __init__(self) -> None:
+        self._stages: dict[str, dict[str, dict[str, HdrHistogram]]] = {}
+
+    def record(self, stage: str, kind: str, name: str, value_us: int) -> None:
+        """Count one value (microseconds) for (stage, kind, name)."""
+        try:
+            self._stages[stage][kind][name].record_value(value_us)
+        except KeyError:
+            self._create(stage, kind, name).record_value(value_us)
+
+    def _create(self, stage: str, kind: str, name: str) -> HdrHistogram:
+        kinds = self._stages.setdefault(stage, {"requests": {}, "journeys": {}})
+        return kinds[kind].setdefault(name, new_histogram())
+
+    def stages(self) -> list[str]:
+        """Stage names seen, in first-seen order."""
+        return list(self._stages)
+
+    def take_encoded(self) -> dict[str, dict[str, dict[str, str]]]:
+        """Encode every non-empty histogram (stage -> kind -> name -> hdrh text) and empty them."""
+        out: dict[str, dict[str, dict[str, str]]] = {}
+        for stage, kinds in self._stages.items():
+            for kind, names in kinds.items():
+                for name, histogram in list(names.items()):
+                    if histogram.get_total_count():
+                        out.setdefault(stage, {}).setdefault(kind, {})[name] = histogram.encode().decode("ascii")
+                        names[name] = new_histogram()  # 4x cheaper than HdrHistogram.reset()
+        return out
+
+    def merge_encoded(self, encoded: dict[str, dict[str, dict[str, str]]]) -> None:
+        """Add histograms produced by :meth:`take_encoded` (exact: bucket counts are summed)."""
+        for stage, kinds in encoded.items():
+            for kind, names in kinds.items():
+                for name, text in names.items():
+                    try:
+                        target = self._stages[stage][kind][name]
+                    except KeyError:
+                        target = self._create(stage, kind, name)
+                    target.add(HdrHistogram.decode(text))
+
+    def stage_document(self, stage: str) -> dict[str, Any]:
+        """The ``histograms/<stage>.json`` document for ``stage``."""
+        kinds = self._stages.get(stage, {"requests": {}, "journeys": {}})
+        return {
+            "stage": stage,
+            **{
+                kind: {name: h.encode().decode("ascii") for name, h in sorted(names.items()) if h.get_total_count()}
+                for kind, names in kinds.items()
+            },
+        }
+
+
+class Recorder:
+    """Takes requests, journeys, journal entries and arrivals from one load-generating process.
+
+    With a ``writer`` (local runner) rows are written at once; without (a worker), they are
+    buffered until :meth:`take_report`.
+    """
+
+    def __init__(self, worker: str, writer: RunWriter | None = None) -> None:
+        self.worker = worker
+        self.writer = writer
+        self.histograms = writer.histograms if writer is not None else StageHistograms()
+        self._requests: list[tuple] = []
+        self._journeys: list[tuple] = []
+        self._journal: list[dict[str, Any]] = []
+        self._arrivals: dict[str, list[int]] = {}
+        self.in_flight = 0
+        # Bound once: the hot path then does no branching on the role.
+        self._add_request = writer.add_request if writer is not None else self._requests.append
+        self._add_journey = writer.add_journey if writer is not None else self._journeys.append
+        self._add_journal = writer.add_journal if writer is not None else self._journal.append
+        self._record_histogram = self.histograms.record
+
+    def request(
+        self,
+        t_s: float,
+        stage: str,
+        in_ramp: bool,
+        name: str,
+        method: str,
+        response_ms: float,
+        ok: bool,
+        status: int,
+        error_kind: str,
+        bytes_received: int,
+        journey_id: str,
+    ) -> None:
+        """Record one HTTP request (the hot path: one row, one histogram count unless in a ramp)."""
+        value_us = to_us(response_ms)
+        self._add_request(
+            (round(t_s, 6), stage, 1 if in_ramp else 0, name, method, value_us / 1000.0, 1 if ok else 0, status,
+             error_kind, bytes_received, journey_id, self.worker)
+        )  # fmt: skip
+        if not in_ramp:
+            self._record_histogram(stage, "requests", name, value_us)
+
+    def journey(
+        self,
+        journey_id: str,
+        visit_id: str,
+        name: str,
+        stage: str,
+        in_ramp: bool,
+        intended_t_s: float,
+        start_t_s: float | None,
+        end_t_s: float | None,
+        ok: bool,
+        outcome: str,
+        flags: Iterable[str] = (),
+        sync_lag_ms: float | None = None,
+    ) -> None:
+        """Record one journey or visit (times: epoch seconds; None start/end for a dropped visit)."""
+        if start_t_s is None or end_t_s is None:
+            duration_ms: float | str = ""
+            from_intended_ms: float | str = ""
+        else:
+            duration_us = to_us((end_t_s - start_t_s) * 1000.0)
+            duration_ms = duration_us / 1000.0
+            from_intended_ms = round((end_t_s - intended_t_s) * 1000.0, 3)
+            if not in_ramp:
+                self._record_histogram(stage, "journeys", name, duration_us)
+        self._add_journey(
+            (journey_id, visit_id, name, stage, 1 if in_ramp else 0, round(intended_t_s, 6),
+             "" if start_t_s is None else round(start_t_s, 6), "" if end_t_s is None else round(end_t_s, 6),
+             duration_ms, from_intended_ms, 1 if ok else 0, outcome, ";".join(flags),
+             "" if sync_lag_ms is None else round(sync_lag_ms, 3), self.worker)
+        )  # fmt: skip
+
+    def journal(self, entry: dict[str, Any]) -> None:
+        """Append one client-journal entry (``t_s``, ``kind``, ``journey_id``, ...)."""
+        self._add_journal(entry)
+
+    def arrival(self, stage: str, started: bool) -> None:
+        """Count one intended arrival of ``stage``: started by a user, or dropped (no idle user)."""
+        if self.writer is not None:
+            self.writer.add_arrivals(stage, 1 if started else 0, 0 if started else 1)
+        else:
+            counts = self._arrivals.setdefault(stage, [0, 0])
+            counts[0 if started else 1] += 1
+
+    def take_report(self) -> dict[str, Any]:
+        """Everything buffered since the last call, as plain data for the master (worker role)."""
+        report = {
+            "worker": self.worker,
+            "requests": self._requests,
+            "journeys": self._journeys,
+            "journal": self._journal,
+            "arrivals": self._arrivals,
+            "histograms": self.histograms.take_encoded(),
+            "in_flight": self.in_flight,
+        }
+        self._requests, self._journeys, self._journal, self._arrivals = [], [], [], {}
+        self._add_request = self._requests.append
+        self._add_journey = self._journeys.append
+        self._add_journal = self._journal.append
+        return report
+
+
+class _StageProgress:
+    __slots__ = ("requests", "failures", "started", "dropped", "histogram")
+
+    def __init__(self) -> None:
+        self.requests = self.failures = self.started = self.dropped = 0
+        self.histogram = new_histogram()
+
+
+class RunWriter:
+    """Writes requests.csv, journeys.csv, journal.jsonl, events.jsonl and histograms/ in ``run_dir``.
+
+    Rows are buffered by the file objects; call :meth:`flush` at least every 2 s.
+    Keeps the running counts the live progress line needs.
+    """
+
+    def __init__(self, run_dir: str | Path) -> None:
+        self.run_dir = Path(run_dir)
+        (self.run_dir / "histograms").mkdir(parents=True, exist_ok=True)
+        self.histograms = StageHistograms()
+        self._requests_file = self._open_csv("requests.csv", REQUEST_COLUMNS)
+        self._journeys_file = self._open_csv("journeys.csv", JOURNEY_COLUMNS)
+        self._request_rows = csv.writer(self._requests_file, lineterminator="\n")
+        self._journey_rows = csv.writer(self._journeys_file, lineterminator="\n")
+        self._journal_file = open(self.run_dir / "journal.jsonl", "a", encoding="utf-8")  # noqa: SIM115
+        self._events_fd = os.open(self.run_dir / "events.jsonl", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        self._progress: dict[str, _StageProgress] = {}
+        self._window_requests = 0
+        self.workers_in_flight: dict[str, int] = {}
+        self.closed = False
+
+    def _open_csv(self, name: str, columns: tuple[str, ...]):
+        path = self.run_dir / name
+        new = not path.exists() or path.stat().st_size == 0
+        handle = open(path, "a", encoding="utf-8", newline="")  # noqa: SIM115
+        if new:
+            handle.write(",".join(columns) + "\n")
+        return handle
+
+    def _stage(self, stage: str) -> _StageProgress:
+        progress = self._progress.get(stage)
+        if progress is None:
+            progress = self._progress[stage] = _StageProgress()
+        return progress
+
+    def add_request(self, row: tuple) -> None:
+        """Write one requests.csv row (tuple in REQUEST_COLUMNS order) and count it for progress."""
+        self._request_rows.writerow(row)
+        progress = self._progress.get(row[1]) or self._stage(row[1])
+        progress.requests += 1
+        progress.failures += row[6] == 0
+        progress.histogram.record_value(round(row[5] * 1000.0))
+        self._window_requests += 1
+
+    def add_journey(self, row: tuple) -> None:
+        """Write one journeys.csv row (tuple in JOURNEY_COLUMNS order)."""
+        self._journey_rows.writerow(row)
+
+    def add_journal(self, entry: dict[str, Any]) -> None:
+        """Append one journal.jsonl line."""
+        self._journal_file.write(json.dumps(entry, separators=(",", ":")) + "\n")
+
+    def add_arrivals(self, stage: str, started: int, dropped: int) -> None:
+        """Count arrivals of ``stage`` that started or were dropped."""
+        progress = self._stage(stage)
+        progress.started += started
+        progress.dropped += dropped
+
+    def absorb(self, report: dict[str, Any]) -> None:
+        """Take a worker's report (from :meth:`Recorder.take_report`): write its rows, merge its histograms."""
+        for row in report.get("requests", ()):
+            self.add_request(tuple(row))
+        for row in report.get("journeys", ()):
+            self.add_journey(tuple(row))
+        for entry in report.get("journal", ()):
+            self.add_journal(entry)
+        for stage, (started, dropped) in report.get("arrivals", {}).items():
+            self.add_arrivals(stage, started, dropped)
+        self.histograms.merge_encoded(report.get("histograms", {}))
+        self.workers_in_flight[str(report.get("worker"))] = int(report.get("in_flight", 0))
+
+    def event(self, kind: str, t_s: float, **fields: Any) -> dict[str, Any]:
+        """Append one events.jsonl line at once (single write: safe beside the harness's appends)."""
+        record = {"t_s": round(t_s, 6), "kind": kind, **fields}
+        os.write(self._events_fd, (json.dumps(record, separators=(",", ":")) + "\n").encode())
+        return record
+
+    def progress(self, t_s: float, stage: str, stage_elapsed_s: float, intended_journeys_per_s: float,
+                 window_s: float) -> dict[str, Any]:
+        """Write and return a ``progress`` event: figures for ``stage`` so far, requests/s over ``window_s``."""
+        progress = self._stage(stage)
+        requests_per_s = self._window_requests / window_s if window_s > 0 else 0.0
+        self._window_requests = 0
+        count = progress.histogram.get_total_count()
+        return self.event(
+            "progress", t_s,
+            stage=stage,
+            elapsed_s=round(stage_elapsed_s, 3),
+            intended_journeys_per_s=round(intended_journeys_per_s, 4),
+            achieved_journeys_per_s=round(progress.started / stage_elapsed_s, 4) if stage_elapsed_s > 0 else 0.0,
+            requests_per_s=round(requests_per_s, 3),
+            p95_ms=progress.histogram.get_value_at_percentile(95) / 1000.0 if count else None,
+            failures=progress.failures,
+            requests=progress.requests,
+            dropped=progress.dropped,
+        )  # fmt: skip
+
+    def write_histograms(self, stages: Iterable[str]) -> None:
+        """Write ``histograms/<stage>.json`` for each stage (atomically: tmp + rename)."""
+        for stage in stages:
+            path = self.run_dir / "histograms" / f"{stage}.json"
+            tmp = path.with_suffix(".json.tmp")
+            tmp.write_text(json.dumps(self.histograms.stage_document(stage)), encoding="utf-8")
+            os.replace(tmp, path)
+
+    def flush(self) -> None:
+        """Push buffered rows to the files (call at least every 2 s)."""
+        for handle in (self._requests_file, self._journeys_file, self._journal_file):
+            handle.flush()
+
+    def close(self) -> None:
+        """Flush and close every file. Idempotent."""
+        if self.closed:
+            return
+        self.closed = True
+        self.flush()
+        for handle in (self._requests_file, self._journeys_file, self._journal_file):
+            handle.close()
+        os.close(self._events_fd)

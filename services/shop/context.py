@@ -1,0 +1,106 @@
+"""Everything a shop handler needs: settings, database, keys, knobs, caches, random sources."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import secrets
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from fastapi import Request
+from prometheus_client import Counter, Gauge
+
+from services.config import ServiceConfig
+from services.faults import ShopKnobs, shop_knobs
+from services.shop.db import Database
+from services.unionpay.keys import KeyMaterial
+from services.web import error
+
+# Orders not yet final may change in another worker: cache them only this long.
+ORDER_CACHE_TTL_S = 0.5
+CACHE_MAX_ENTRIES = 20_000
+
+
+class BoundedCache(dict):
+    """A dict that empties itself when it grows past ``CACHE_MAX_ENTRIES`` (a simple bound)."""
+
+    def put(self, key, value) -> None:
+        if len(self) >= CACHE_MAX_ENTRIES:
+            self.clear()
+        self[key] = value
+
+
+@dataclass
+class ShopContext:
+    """Process-wide state of one shop process (a gunicorn worker has its own)."""
+
+    config: ServiceConfig
+    db: Database
+    keys: KeyMaterial
+    knobs: ShopKnobs
+    orders_metric: Counter
+    leak_metric: Gauge
+    product_cache: BoundedCache = field(default_factory=BoundedCache)
+    list_cache: BoundedCache = field(default_factory=BoundedCache)
+    token_cache: BoundedCache = field(default_factory=BoundedCache)
+    order_cache: BoundedCache = field(default_factory=BoundedCache)
+    rngs: dict[str, random.Random] = field(default_factory=dict)
+
+    @property
+    def data_dir(self) -> Path:
+        return Path(self.config.data_dir)
+
+    def rng(self, family: str) -> random.Random:
+        """The seeded random source of one knob family."""
+        if family not in self.rngs:
+            self.rngs[family] = random.Random(f"{self.config.seed}:shop:{family}")
+        return self.rngs[family]
+
+    def set_knobs(self, raw: dict) -> None:
+        self.knobs = shop_knobs(raw)
+        if not self.knobs.cache_enabled:
+            for cache in (self.product_cache, self.list_cache, self.token_cache, self.order_cache):
+                cache.clear()
+
+    async def db_read_delay(self) -> None:
+        """The ``db_read_latency`` fault, paid once per read that goes to the database."""
+        dist = self.knobs.db_read_latency
+        if not dist.is_zero:
+            await asyncio.sleep(dist.sample_ms(self.rng("db")) / 1000.0)
+
+    async def user_id(self, request: Request) -> str:
+        """The shopper behind the bearer token; 401 naming Authorization otherwise."""
+        auth = request.headers.get("authorization", "")
+        if not auth.lower().startswith("bearer ") or len(auth) > 200:
+            raise error(401, "bearer token required", "Authorization")
+        token = auth[7:].strip()
+        if self.knobs.cache_enabled and token in self.token_cache:
+            return self.token_cache[token]
+        await self.db_read_delay()
+        row = self.db.one("SELECT user_id FROM sessions WHERE token = ?", (token,))
+        if row is None:
+            raise error(401, "unknown or expired token", "Authorization")
+        if self.knobs.cache_enabled:
+            self.token_cache.put(token, row[0])
+        return row[0]
+
+    def check_admin(self, request: Request) -> None:
+        """403/401 unless the request carries the admin token."""
+        token = request.headers.get("x-admin-token")
+        auth = request.headers.get("authorization", "")
+        if token is None and auth.lower().startswith("bearer "):
+            token = auth[7:].strip()
+        if token is None:
+            raise error(401, "admin token required", "X-Admin-Token")
+        if not secrets.compare_digest(token.encode(), self.config.admin_token.encode()):
+            raise error(403, "wrong admin token", "X-Admin-Token")
+
+    def scaled_s(self, protocol_s: float) -> float:
+        """Protocol seconds → wall-clock seconds under the time scale."""
+        return protocol_s * self.config.time_scale
+
+    @staticmethod
+    def now() -> float:
+        return time.time()

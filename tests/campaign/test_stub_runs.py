@@ -1,0 +1,97 @@
+"""The orchestration end to end with real Locust processes against a tiny loopback service, a
+stand-in locustfile playing the recorder: the manifest's life cycle, sampling of the generator,
+and SIGINT/SIGTERM mid-stage (exit 130, a readable run directory, no process left behind)."""
+
+from __future__ import annotations
+
+import csv
+import signal
+
+import psutil
+import pytest
+
+from tests.campaign._helpers import (
+    FIXTURES,
+    STUB_LOCUSTFILE,
+    finish,
+    read_events,
+    read_json,
+    require_parts,
+    run_harness,
+    start_harness,
+    wait_for_event,
+)
+
+STUB = ["--locustfile", str(STUB_LOCUSTFILE)]
+PLAIN_LOCUSTFILE = FIXTURES / "plain_locustfile.py"
+
+
+def _generator_pids(run_dir) -> set[int]:
+    with open(run_dir / "samples.csv", newline="") as handle:
+        return {int(r["pid"]) for r in csv.DictReader(handle) if r["role"] == "generator"}
+
+
+def test_a_completed_run_has_a_whole_manifest_and_samples(tmp_path, write_profile, tiny_service):
+    url = tiny_service()
+    out = tmp_path / "run"
+    result = run_harness("campaign", "--profile", str(write_profile(stages=[("100%", 1.0, 3.0)])),
+                         "--target", url, "--out", str(out), *STUB)
+    manifest = read_json(out / "manifest.json")
+    assert manifest["end_reason"] == "completed", result.stdout + result.stderr
+    assert manifest["ended_at"] and manifest["target"] == url and manifest["embedded_platform"] is False
+    assert manifest["t0_s"] == next(e["t0_s"] for e in read_events(out) if e["kind"] == "run_start")
+    assert manifest["profile"]["name"] == "quick" and manifest["stages"][0]["name"] == "100%"
+    assert manifest["generator_returncode"] == 0 and manifest["sampler"]["ticks"] >= 2
+    kinds = [e["kind"] for e in read_events(out)]
+    assert kinds[0] == "run_start" and kinds[-1] == "run_end" and "progress" in kinds
+    assert _generator_pids(out), "the load generator was not sampled"
+    assert (out / "generator" / "locust.log").exists()
+    assert "[100%]" in result.stdout  # the live progress line
+    assert str(out) in result.stdout
+    assert result.returncode in (0, 1, 2)  # the verdict belongs to the judge; a stub run has no journeys
+
+
+# SIGINT against the embedded platform is in test_campaign_platform.py; here SIGTERM (what CI and
+# process managers send) on the lighter --target path.
+@pytest.mark.parametrize("signum", [signal.SIGTERM])
+def test_a_signal_mid_stage_keeps_what_was_measured(tmp_path, write_profile, tiny_service, signum):
+    url = tiny_service()
+    out = tmp_path / "run"
+    proc = start_harness("campaign", "--profile", str(write_profile(stages=[("100%", 1.0, 120.0)])),
+                         "--target", url, "--out", str(out), *STUB)
+    wait_for_event(out / "events.jsonl", "progress")
+    proc.send_signal(signum)
+    code, output = finish(proc)
+    assert code == 130, output
+    manifest = read_json(out / "manifest.json")
+    assert manifest["end_reason"] == "interrupted" and manifest["ended_at"]
+    events = read_events(out)
+    kinds = [e["kind"] for e in events]
+    assert {"kind": "interrupt", "signal": signum.name}.items() <= events[kinds.index("interrupt")].items()
+    assert "stage_end" in kinds[kinds.index("interrupt"):], "Locust was not stopped gracefully"
+    with open(out / "requests.csv", newline="") as handle:
+        assert len(list(csv.DictReader(handle))) > 0
+    assert not [pid for pid in _generator_pids(out) if psutil.pid_exists(pid)
+                and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE]
+    assert "stopping the load" in output
+
+
+def test_harness_run_records_any_locustfile(tmp_path, write_profile, tiny_service):
+    require_parts("loadtests/recorder.py")
+    url = tiny_service()
+    out = tmp_path / "run"
+    service_pid = tiny_service.pids()[0]
+    result = run_harness("run", "--locustfile", str(PLAIN_LOCUSTFILE), "--host", url,
+                         "--profile", str(write_profile(stages=[("100%", 1.0, 3.0)], drain_s=1.0)),
+                         "--out", str(out), "--sut-pid", str(service_pid))
+    manifest = read_json(out / "manifest.json")
+    assert manifest["end_reason"] == "completed", result.stdout + result.stderr
+    assert manifest["locustfile"].endswith(f"recorder.py,{PLAIN_LOCUSTFILE}")
+    with open(out / "requests.csv", newline="") as handle:
+        names = {row["name"] for row in csv.DictReader(handle)}
+    assert names == {"GET /"}, "the engineer's requests were not recorded"
+    with open(out / "samples.csv", newline="") as handle:
+        sut_rows = [row for row in csv.DictReader(handle) if row["role"] == "sut"]
+    assert sut_rows and {int(row["pid"]) for row in sut_rows} == {service_pid}
+    assert all(int(row["uss_bytes"]) > 0 for row in sut_rows)
+    assert result.returncode in (0, 1, 2)

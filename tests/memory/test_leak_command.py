@@ -1,0 +1,108 @@
+"""``harness leak`` end to end on tests/fixtures/leaky_service.py, and its bad inputs."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+SERVICE = REPO / "tests" / "fixtures" / "leaky_service.py"
+LEAKY_LOCUSTFILE = REPO / "tests" / "fixtures" / "leaky_locustfile.py"
+CACHE_LOCUSTFILE = REPO / "tests" / "fixtures" / "cache_locustfile.py"
+
+
+def harness(*args: str, timeout_s: float = 180) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    return subprocess.run([sys.executable, "-m", "harness", "leak", *args], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=timeout_s)
+
+
+def leak_line() -> int:
+    return next(i for i, line in enumerate(SERVICE.read_text().splitlines(), 1) if "# LEAK" in line)
+
+
+@pytest.mark.slow
+def test_leak_names_the_leaking_line_with_growth_above_zero(tmp_path):
+    out = tmp_path / "run"
+    done = harness("--sut-cmd", f"{sys.executable} {SERVICE} --port {{port}} --leak-bytes 20000",
+                   "--locustfile", str(LEAKY_LOCUSTFILE), "--duration", "25s", "--rate", "40", "--memray",
+                   "--out", str(out))
+    assert done.returncode == 1, done.stdout + done.stderr  # 0.1 GB/h exceeded
+    memory = json.loads((out / "results.json").read_text())["memory"]
+    assert memory["growth_bytes_per_hour"] > 1e8
+    assert memory["ci_low"] > 0
+    top = memory["leak_sites"][0]
+    assert (top["function"], Path(top["file"]).name, top["line"]) == ("remember_request", "leaky_service.py", leak_line())
+    assert top["growth_bytes_per_hour"] > 0
+    assert f"leaky_service.py:{leak_line()}" in done.stdout
+    assert (out / memory["flamegraph"]).exists()
+    assert json.loads((out / "results.json").read_text())["leak_check"]["load"]["requests"] > 100
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["end_reason"] == "completed"
+    assert any(name.startswith("memray-sut.bin") for name in os.listdir(out / "platform"))
+
+
+@pytest.mark.slow
+def test_a_cache_that_fills_is_not_a_leak(tmp_path):
+    out = tmp_path / "run"
+    done = harness("--sut-cmd", f"{sys.executable} {SERVICE} --port {{port}} --cache-entries 100",
+                   "--locustfile", str(CACHE_LOCUSTFILE), "--duration", "15s", "--rate", "30",
+                   "--out", str(out))
+    assert done.returncode == 0, done.stdout + done.stderr
+    memory = json.loads((out / "results.json").read_text())["memory"]
+    assert memory["growth_bytes_per_hour"] is not None
+    assert not (memory["growth_bytes_per_hour"] > 1e8 and memory["ci_low"] > 0)
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--sut-cmd", "python x.py", "--locustfile", str(LEAKY_LOCUSTFILE)], "--sut-cmd 'python x.py' has no {port}"),
+    (["--sut-cmd", "python x.py {port}", "--locustfile", "nope.py"], "--locustfile nope.py does not exist"),
+    (["--sut-cmd", "python x.py {port}", "--locustfile", str(LEAKY_LOCUSTFILE), "--duration", "5 parsecs"],
+     "--duration '5 parsecs'"),
+    (["--sut-cmd", "python x.py {port}", "--locustfile", str(LEAKY_LOCUSTFILE), "--duration", "3s"], "at least 10 s"),
+    (["--sut-cmd", "python x.py {port}", "--locustfile", str(LEAKY_LOCUSTFILE), "--max-growth", "fast"],
+     "--max-growth 'fast'"),
+    (["--sut-cmd", "python x.py {port}", "--locustfile", str(LEAKY_LOCUSTFILE), "--rate", "-1"], "--rate -1"),
+    (["--sut-cmd", "python x.py {port}", "--locustfile", str(LEAKY_LOCUSTFILE), "--users", "0"], "--users 0"),
+    (["--sut-cmd", "/bin/sleep {port}", "--locustfile", str(LEAKY_LOCUSTFILE), "--memray"],
+     "--memray needs a Python program"),
+    (["--sut-cmd", "python -X {port}", "--locustfile", str(LEAKY_LOCUSTFILE), "--memray"],
+     "with --memray, give 'python SCRIPT ...'"),
+    (["--sut-cmd", "no-such-program-here {port}", "--locustfile", str(LEAKY_LOCUSTFILE)],
+     "could not start 'no-such-program-here'"),
+])
+def test_bad_input_exits_2_naming_the_flag(tmp_path, capsys, args, message):
+    # in-process: the CLI maps InputError/RunFailedError to exit 2 with the message on stderr
+    from harness.cli import main
+
+    assert main(["leak", *args, "--out", str(tmp_path / "run")]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_a_service_that_dies_at_start_exits_2_with_its_log(tmp_path, capsys):
+    from harness.cli import main
+
+    script = tmp_path / "dies.py"
+    script.write_text("import sys\nprint('cannot open the database')\nsys.exit(3)\n")
+    code = main(["leak", "--sut-cmd", f"{sys.executable} {script} {{port}}", "--locustfile", str(LEAKY_LOCUSTFILE),
+                 "--duration", "10s", "--out", str(tmp_path / "run")])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "exited with code 3" in err and "cannot open the database" in err
+
+
+def test_memray_wraps_python_scripts_modules_and_console_scripts(tmp_path):
+    from harness.commands.leak import memray_argv
+
+    capture = tmp_path / "c.bin"
+    head = [sys.executable, "-m", "memray", "run", "--follow-fork", "-q", "-f", "-o", str(capture)]
+    assert memray_argv(["python3", "app.py", "--port", "1"], capture) == head + ["app.py", "--port", "1"]
+    assert memray_argv(["python", "-m", "uvicorn", "app:app"], capture) == head + ["-m", "uvicorn", "app:app"]
+    uvicorn = Path(sys.executable).with_name("uvicorn")
+    if uvicorn.exists():
+        assert memray_argv([str(uvicorn), "app:app"], capture) == head + [str(uvicorn), "app:app"]
