@@ -27,10 +27,11 @@ import os
 import secrets
 import time
 import tomllib
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
+import psutil
 from rich.console import Console
 
 from harness.core import capacity as core
@@ -58,7 +59,7 @@ class CapacityRequest:
     budget_s: float = 900.0
     probe_s: float = 30.0
     ramp_s: float = 5.0
-    drain_s: float = 10.0
+    drain_s: float = 30.0  # cap on the base profile's drain: in-flight journeys cut at the stop count as failed
     step_factor: float = 1.5
     start_factor: float = 1.0
     resolution: float = 0.10
@@ -221,7 +222,11 @@ class CapacitySearch:
             if isinstance(step, core.Stop):
                 break
             started = time.monotonic()
-            outcome, probe = self._probe(step)
+            try:
+                outcome, probe = self._probe(step)
+            except KeyboardInterrupt:  # between probes (inside one, the orchestration handles it)
+                interrupted, step = True, core.Stop("interrupted", "interrupted between probes; the probes so far are kept")
+                break
             costs.append(time.monotonic() - started)
             if outcome.end_reason == "interrupted":
                 interrupted, step = True, core.Stop("interrupted", "interrupted (SIGINT/SIGTERM); the probes so far are kept")
@@ -252,6 +257,7 @@ class CapacitySearch:
                                                    req.drain_s), encoding="utf-8")
         profile = load_profile(profile_path)
         self.console.print(f"probe {index}: {step.journeys_per_s:.3g} journeys/s ({step.phase}: {step.why}) ...")
+        psutil.cpu_percent(None)  # starts the machine-wide CPU measurement over this probe
         with open(self.path / "probes.log", "a", encoding="utf-8") as log:
             outcome = orch.execute(orch.RunRequest(
                 argv=req.argv, profile=profile, locustfile=req.locustfile, target=req.target, workers=req.workers,
@@ -265,7 +271,8 @@ class CapacitySearch:
         self.records.append(record)
         if outcome.results is None or not outcome.results.get("stages") or outcome.end_reason in ("interrupted", "error"):
             return outcome, None
-        obs = observe_probe(outcome.run_dir, outcome.results, step.journeys_per_s, outcome.end_reason)
+        obs = replace(observe_probe(outcome.run_dir, outcome.results, step.journeys_per_s, outcome.end_reason),
+                      host_cpu_percent=psutil.cpu_percent(None))
         judgement = core.judge_probe(obs, strict=req.strict)
         probe = core.Probe(step.journeys_per_s, step.phase, obs, judgement)
         self.probes.append(probe)
@@ -312,19 +319,21 @@ def knee_png(probes: list[core.Probe], summary: dict) -> bytes:
     rates = [p.journeys_per_s for p in ordered]
     for attr, colour in (("p50_ms", "#6baed6"), ("p95_ms", "#2171b5"), ("p99_ms", "#08306b")):
         points = [(p.journeys_per_s, getattr(p.observation, attr)) for p in ordered if getattr(p.observation, attr)]
-        if points:
-            ax.plot(*zip(*points, strict=True), marker="o", color=colour, label=attr.replace("_ms", "").upper())
+        if points:  # every probe a dot; the line through the mean of repeated rates
+            ax.scatter(*zip(*points, strict=True), color=colour, s=18)
+            line = _mean_by_rate(points)
+            ax.plot(*zip(*line, strict=True), marker="o", color=colour, label=attr.replace("_ms", "").upper())
     broke = [(p.journeys_per_s, p.observation.p95_ms) for p in ordered if not p.judgement.passed and p.observation.p95_ms]
     if broke:
         ax.scatter(*zip(*broke, strict=True), marker="x", s=90, color="#cb181d", zorder=5, label="probe broke a target")
     log_ms_axis(ax)
-    seen = set()
+    seen: set[float] = set()
     for target in ordered[0].observation.targets if ordered else ():
         if target.unit == "ms" and target.threshold and target.scope in ("api", "requests") and target.threshold not in seen:
-            seen.add(target.threshold)
             ax.axhline(target.threshold, color="#fd8d3c", linestyle="--", linewidth=1)
-            ax.annotate(f"target {target.id}: {target.threshold:g} ms", (0.99, target.threshold),
+            ax.annotate(f"{target.id}: {target.threshold:g} ms", (0.99 - 0.2 * len(seen), target.threshold),
                         xycoords=("axes fraction", "data"), ha="right", fontsize=8, color="#d94801", va="bottom")
+            seen.add(target.threshold)
     head = summary["headroom"]
     lo, hi = summary["capacity_interval_journeys_per_s"]
     ax.axvline(head["required_journeys_per_s"], color="#737373", linestyle=":",
@@ -336,8 +345,10 @@ def knee_png(probes: list[core.Probe], summary: dict) -> bytes:
     ax.set_xlabel("offered journeys/s")
     ax.set_ylabel("API latency")
     twin = ax.twinx()
-    twin.plot(rates, [p.observation.achieved_journeys_per_s or 0.0 for p in ordered], marker="s", color="#41ab5d",
-              linestyle="-", label="achieved journeys/s")
+    achieved = _mean_by_rate([(p.journeys_per_s, p.observation.achieved_journeys_per_s) for p in ordered
+                              if p.observation.achieved_journeys_per_s is not None])
+    if achieved:
+        twin.plot(*zip(*achieved, strict=True), marker="s", color="#41ab5d", label="achieved journeys/s")
     top = max([*rates, head["required_journeys_per_s"], hi or 0.0]) * 1.1
     ax.set_xlim(0, top)
     twin.plot([0, top], [0, top], color="#41ab5d", linestyle=":", linewidth=0.8, label="achieved = offered")
@@ -347,8 +358,17 @@ def knee_png(probes: list[core.Probe], summary: dict) -> bytes:
     ax.set_title("Capacity knee: latency and achieved rate against offered load")
     handles = ax.get_legend_handles_labels()
     twin_handles = twin.get_legend_handles_labels()
-    ax.legend(handles[0] + twin_handles[0], handles[1] + twin_handles[1], loc="upper left", fontsize=8)
+    ax.legend(handles[0] + twin_handles[0], handles[1] + twin_handles[1], loc="upper center", fontsize=8,
+              bbox_to_anchor=(0.5, -0.12), ncols=5, frameon=False)
     return png_bytes(figure)
+
+
+def _mean_by_rate(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """(rate, mean of the values at that rate), by rate."""
+    by_rate: dict[float, list[float]] = {}
+    for rate, value in points:
+        by_rate.setdefault(rate, []).append(value)
+    return [(rate, sum(values) / len(values)) for rate, values in sorted(by_rate.items())]
 
 
 def _plain(value: object) -> object:

@@ -348,6 +348,16 @@ def render_markdown(report: ComparisonReport, *, show_all: bool = False) -> str:
     return "\n".join(lines) + "\n"
 
 
+def console_for_logs():
+    """A rich console; when stdout is not a terminal (CI logs, pipes) 160 columns wide rather
+    than rich's 80, so that the tables stay readable."""
+    import sys
+
+    from rich.console import Console
+
+    return Console() if sys.stdout.isatty() else Console(width=160)
+
+
 def render_table(report: ComparisonReport, console, *, show_all: bool = False) -> None:
     """Print the comparison to a rich console."""
     from rich.table import Table

@@ -68,8 +68,9 @@ class RunOutcome:
 
 def default_console() -> Console:
     """stdout, 160 columns wide when it is not a terminal (CI logs keep whole table rows)."""
-    console = Console()
-    return console if console.is_terminal else Console(width=160)
+    # markup off: paths, log tails and error messages may hold "[...]"; colour goes by style=.
+    console = Console(markup=False)
+    return console if console.is_terminal else Console(width=160, markup=False)
 
 
 # --- the run ------------------------------------------------------------------------------------
@@ -118,21 +119,22 @@ def execute(request: RunRequest, console: Console | None = None) -> RunOutcome:
         shutil.copyfile(request.targets_path, run_dir.path / "targets.toml")
     console.print(f"run directory: {run_dir.path}")
     signals = _Signals()
-    signals.install()
     sampler = ProcessSampler(run_dir.samples_path)
     side = _PlatformSide(request, run_dir, sampler, console)
     load: LocustRun | None = None
     end_reason, detail, extra_manifest = "completed", "", {}
     try:
+        signals.install()
         target = request.target
         if embedded:
             target = side.start_platform()
         for pid in request.sut_pids:
             sampler.watch(pid, "sut")
         sampler.start()
-        load = LocustRun(LoadPlan(
-            locustfile=request.locustfile, host=target, run_dir=run_dir.path,
-            duration_s=profile.total_duration_s + profile.drain_s, profile_path=Path(profile.path),
+        load = LocustRun(LoadPlan(  # absolute paths: the children run in the repository root
+            locustfile=",".join(str(Path(p).resolve()) for p in request.locustfile.split(",")), host=target,
+            run_dir=run_dir.path.resolve(), duration_s=profile.total_duration_s + profile.drain_s,
+            profile_path=Path(profile.path).resolve(),
             workers=request.workers, recorder_options=request.recorder_options))
         signals.load_running = True
         load.start()
@@ -217,11 +219,12 @@ class _PlatformSide:
         extra_args: tuple[str, ...] = ("--seed", str(request.profile.seed))
         if request.database:
             extra_args += ("--database", request.database)
-        memray_out = run_dir.platform_dir / "memray-shop.bin" if request.memray else None
-        self.platform = EmbeddedPlatform(run_dir.platform_dir, workers=request.platform_workers,
+        memray_out = run_dir.platform_dir.resolve() / "memray-shop.bin" if request.memray else None
+        self.platform = EmbeddedPlatform(run_dir.platform_dir.resolve(), workers=request.platform_workers,
                                          faults=request.faults, memray_out=memray_out, events=run_dir.events,
                                          extra_args=extra_args)
         self.console.print("starting the embedded platform ...")
+        _preload_verdict_modules()
         endpoints = self.platform.start()
         self.console.print(f"platform: shop {endpoints.shop_url}  gateway {endpoints.gateway_url}")
         self.platform.watch(lambda code: self.console.print(
@@ -279,7 +282,8 @@ class _PlatformSide:
     def _start_cpu_profile(self) -> None:
         try:
             from harness.cpu_profile import CpuProfiler
-            self.cpu_profiler = CpuProfiler([pid for _, pid in self.platform.pids()], self.run_dir.profiles_dir)
+            self.cpu_profiler = CpuProfiler([pid for _, pid in self.platform.pids()],
+                                            self.run_dir.profiles_dir.resolve())
             self.cpu_profiler.start()
         except Exception as error:  # noqa: BLE001 - a profiler must never take the run down
             self.cpu_profiler = None
@@ -321,11 +325,25 @@ class _PlatformSide:
         return self.results
 
 
+def _preload_verdict_modules() -> None:
+    """Import the judge and the report (pandas, scipy, matplotlib: seconds) in the background
+    while the platform starts, when the harness only waits; never during the load, whose
+    measurements must not share the CPU with it."""
+    def load() -> None:
+        try:
+            import harness.judge  # noqa: F401
+            import harness.report  # noqa: F401
+        except Exception:  # noqa: BLE001 - _judge_and_render reports import errors itself
+            pass
+
+    threading.Thread(target=load, name="preload-verdicts", daemon=True).start()
+
+
 def _conclude(request: RunRequest, run_dir: RunDirectory, end_reason: str, detail: str,
               console: Console) -> RunOutcome:
     """Judge and render whatever was measured, print the summary, choose the exit code."""
     if detail:
-        console.print(f"[bold]{end_reason}[/bold]: {detail}")
+        console.print(f"{end_reason}: {detail}", style="bold", markup=False)
     results = None
     if (run_dir.path / "requests.csv").exists() or (run_dir.path / "journeys.csv").exists():
         results = _judge_and_render(request, run_dir, console)
@@ -346,19 +364,20 @@ def _judge_and_render(request: RunRequest, run_dir: RunDirectory, console: Conso
     try:
         from harness.judge import judge_run
     except ImportError as error:
-        console.print(f"[red]cannot judge the run: {error}")
+        console.print(f"cannot judge the run: {error}", style="red", markup=False)
         return None
     try:
         results = judge_run(run_dir.path, targets_path=request.targets_path, strict=request.strict, write=True)
     except Exception as error:  # noqa: BLE001 - the raw data stays; say why there is no verdict
-        console.print(f"[red]judging the run failed: {type(error).__name__}: {error}")
+        console.print(f"judging the run failed: {type(error).__name__}: {error}", style="red", markup=False)
         return None
     try:
         from harness.report import render_run
         for path in render_run(run_dir.path, results):
             console.print(f"report: {path}")
     except Exception as error:  # noqa: BLE001 - a report failure must not hide the verdict
-        console.print(f"[yellow]rendering the report failed: {type(error).__name__}: {error}")
+        console.print(f"rendering the report failed: {type(error).__name__}: {error}", style="yellow",
+                      markup=False)
     return results
 
 

@@ -97,3 +97,13 @@ def require_pids(pids: list[int] | None, flag: str) -> tuple[int, ...]:
         if not psutil.pid_exists(pid):
             raise InputError(f"{flag} {pid}: no such process")
     return tuple(pids or ())
+
+
+def repo_default(path: str) -> str:
+    """A default path as given if it exists from here, else the same path under the repository
+    (so ``harness campaign`` finds profiles/ and loadtests/ from any directory)."""
+    from harness._proc import REPO_ROOT
+
+    if Path(path).exists() or not (REPO_ROOT / path).exists():
+        return path
+    return str(REPO_ROOT / path)

@@ -174,9 +174,7 @@ class RunDirectory:
         if (path / "manifest.json").exists():
             raise InputError(f"--out {path} already holds a run (manifest.json); choose an empty directory")
         ensure_writable_dir(path)
-        run_dir = cls(path, run_id)
-        ensure_writable_dir(run_dir.platform_dir, "platform directory")
-        return run_dir
+        return cls(path, run_id)
 
     @classmethod
     def open(cls, path: Path) -> RunDirectory:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 NON_TTY_EVERY_S = 10.0  # progress lines in a log (CI): one per stage every 10 s of stage time
 VERDICT_STYLE = {"pass": "green", "fail": "red", "invalid": "yellow", "interrupted": "yellow",
@@ -39,7 +40,7 @@ class ProgressPrinter:
         self.console = console
         self.stage_durations_s = stage_durations_s
         self._stage: str | None = None
-        self._line = ""
+        self._pending = ""  # the latest progress line not printed yet (logs only)
         self._last_printed_s = -NON_TTY_EVERY_S
         self._open_line = False
 
@@ -51,15 +52,15 @@ class ProgressPrinter:
             if stage != self._stage:
                 self._finish_line()
                 self._stage, self._last_printed_s = stage, -NON_TTY_EVERY_S
-            self._line = format_progress(event, self.stage_durations_s.get(stage))
+            self._pending = format_progress(event, self.stage_durations_s.get(stage))
             elapsed_s = float(event.get("elapsed_s") or 0.0)
             if self.console.is_terminal:
-                self.console.file.write("\r" + self._line.ljust(100))
+                self.console.file.write("\r" + self._pending.ljust(100))
                 self.console.file.flush()
-                self._open_line = True
+                self._open_line, self._pending = True, ""
             elif elapsed_s - self._last_printed_s >= NON_TTY_EVERY_S:
-                self.console.print(self._line, highlight=False, soft_wrap=True)
-                self._last_printed_s = elapsed_s
+                self.console.print(self._pending, highlight=False, soft_wrap=True, markup=False)
+                self._last_printed_s, self._pending = elapsed_s, ""
         elif kind == "stage_end":
             self._finish_line()
             self._stage = None
@@ -68,12 +69,13 @@ class ProgressPrinter:
             self.console.print(f"platform exited with code {event.get('returncode')}", style="bold red")
 
     def _finish_line(self) -> None:
+        """End the terminal's in-place line, or print the latest line a log has not seen yet."""
         if self._open_line:
             self.console.file.write("\n")
             self._open_line = False
-        elif self._line and not self.console.is_terminal:
-            self.console.print(self._line, highlight=False, soft_wrap=True)
-        self._line = ""
+        elif self._pending:
+            self.console.print(self._pending, highlight=False, soft_wrap=True, markup=False)
+        self._pending = ""
 
     def close(self) -> None:
         """End the current line (call when the load has stopped)."""
@@ -91,7 +93,7 @@ def stage_table(results: dict) -> Table:
         generator = stage.get("generator") or {}
         availability = requests.get("availability")
         table.add_row(
-            str(stage.get("name")),
+            Text(str(stage.get("name"))),
             _num(stage.get("intended_journeys_per_s")),
             _num(stage.get("achieved_journeys_per_s")),
             str(stage.get("dropped_arrivals", "-")),
@@ -119,9 +121,10 @@ def targets_table(results: dict) -> Table:
         if all(isinstance(v, int | float) for v in ci):
             measured_text += f" [{_fmt(ci[0])}, {_fmt(ci[1])}]"
         threshold = target.get("threshold")
-        table.add_row(str(target.get("id")), f"[{VERDICT_STYLE.get(status, 'white')}]{status}",
-                      measured_text, "-" if threshold is None else str(threshold),
-                      str(target.get("explanation", "")))
+        # Text cells: an explanation or id holding "[...]" must not be read as rich markup.
+        table.add_row(Text(str(target.get("id"))), Text(status, style=VERDICT_STYLE.get(status, "white")),
+                      Text(measured_text), Text("-" if threshold is None else str(threshold)),
+                      Text(str(target.get("explanation", ""))))
     return table
 
 
@@ -137,6 +140,8 @@ def print_summary(console: Console, results: dict) -> None:
     if results.get("targets"):
         console.print(targets_table(results))
     verdict = str(results.get("verdict", "unknown"))
-    console.print(f"verdict: [bold {VERDICT_STYLE.get(verdict, 'white')}]{verdict}")
+    line = Text("verdict: ")
+    line.append(verdict, style=f"bold {VERDICT_STYLE.get(verdict, 'white')}")
+    console.print(line)
     for reason in results.get("invalid_reasons") or []:
-        console.print(f"  invalid: {reason}")
+        console.print(f"  invalid: {reason}", markup=False, highlight=False)

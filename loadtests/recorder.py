@@ -69,6 +69,8 @@ class LoadRun:
         self.stop_listeners: list[Callable[[], None]] = []
         self.worker_report_t_s: dict[str, float] = {}
         self.interrupted = False  # SIGINT/SIGTERM seen: the shape stops at its next tick
+        self._started: set[str] = set()  # stages whose stage_start / stage_end are written
+        self._ended: set[str] = set()
         self._timeline: gevent.Greenlet | None = None
 
     @property
@@ -150,24 +152,27 @@ class LoadRun:
                           stages=self.profile.stages_manifest(), source="recorder")  # fmt: skip
         self._timeline = gevent.spawn(self._follow_timeline, self.profile, self.t0_s)
 
+    def _stage_events_due(self, now: float) -> None:
+        """Write the stage_start/stage_end events whose time has come (each once)."""
+        writer, t0_s = self.writer, self.t0_s
+        for plan in self.profile.timeline():
+            name = plan.stage.name
+            if name not in self._started and now >= t0_s + plan.start_offset_s:
+                self._started.add(name)
+                writer.event("stage_start", t0_s + plan.start_offset_s, stage=name, load_factor=plan.stage.load_factor,
+                             journeys_per_s=plan.journeys_per_s, ramp_s=plan.stage.ramp_s)  # fmt: skip
+            if name not in self._ended and now >= t0_s + plan.end_offset_s:
+                self._ended.add(name)
+                writer.event("stage_end", t0_s + plan.end_offset_s, stage=name)
+                writer.write_histograms([name])
+
     def _follow_timeline(self, profile: Profile, t0_s: float) -> None:
-        writer, plans = self.writer, profile.timeline()
-        started: set[str] = set()
-        ended: set[str] = set()
+        writer = self.writer
+        self._started, self._ended = set(), set()
         next_flush_t_s = next_progress_t_s = last_progress_t_s = time.time()
         while True:
             now = time.time()
-            for plan in plans:
-                name = plan.stage.name
-                if name not in started and now >= t0_s + plan.start_offset_s:
-                    started.add(name)
-                    writer.event("stage_start", t0_s + plan.start_offset_s, stage=name,
-                                 load_factor=plan.stage.load_factor, journeys_per_s=plan.journeys_per_s,
-                                 ramp_s=plan.stage.ramp_s)  # fmt: skip
-                if name not in ended and now >= t0_s + plan.end_offset_s:
-                    ended.add(name)
-                    writer.event("stage_end", t0_s + plan.end_offset_s, stage=name)
-                    writer.write_histograms([name])
+            self._stage_events_due(now)
             if now >= next_progress_t_s:
                 located = profile.stage_at(now - t0_s)
                 if located is not None:
@@ -195,6 +200,8 @@ class LoadRun:
         self.stop_timeline()
         if self.writer is None or self.writer.closed:
             return
+        if self.profile is not None and self.t0_s is not None:
+            self._stage_events_due(time.time())  # the shape may stop before the timeline's last tick
         stages = [s.name for s in self.profile.stages] if self.profile else []
         stages += [s for s in self.writer.histograms.stages() if s and s not in stages]
         self.writer.write_histograms(stages)

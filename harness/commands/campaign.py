@@ -75,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
     from harness import orchestration as orch
     from harness import run_inputs as check
 
-    profile = check.validate_profile(args.profile)
+    profile = check.validate_profile(check.repo_default(args.profile))
     workers = check_workers(args.workers)
     if args.platform_workers is not None and args.platform_workers < 1:
         raise InputError(f"--platform-workers {args.platform_workers}: must be 1 or more")
@@ -87,11 +87,11 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"--cpu-profile {cpu_stage!r}: no such stage in {args.profile} "
                          f"(stages: {', '.join(stage_names)})")
     targets_path = check.require_file(args.targets, "--targets")
-    if targets_path is None and Path(DEFAULT_TARGETS).is_file():
-        targets_path = Path(DEFAULT_TARGETS)
+    if targets_path is None and Path(check.repo_default(DEFAULT_TARGETS)).is_file():
+        targets_path = Path(check.repo_default(DEFAULT_TARGETS))
     if args.faults and (args.faults.endswith(".toml") or "/" in args.faults):
         check.require_file(args.faults, "--faults")
-    locustfile = str(check.require_file(args.locustfile, "--locustfile"))
+    locustfile = str(check.require_file(check.repo_default(args.locustfile), "--locustfile"))
     target = None
     if args.target:
         target = check.require_loopback(args.target, "--target")

@@ -22,7 +22,14 @@ import argparse
 import json
 from pathlib import Path
 
-from harness.comparison import compare_run_dirs, render_junit, render_markdown, render_table, to_json
+from harness.comparison import (
+    compare_run_dirs,
+    console_for_logs,
+    render_junit,
+    render_markdown,
+    render_table,
+    to_json,
+)
 from harness.core.compare import PracticalMinimum, parse_practical
 from harness.errors import EXIT_FAILED, EXIT_OK, InputError
 
@@ -72,13 +79,11 @@ def prepare_parser(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rich.console import Console
-
     if args.bootstrap < 50:
         raise InputError(f"--bootstrap {args.bootstrap}: need at least 50 replicates")
     report = compare_run_dirs(args.baseline, args.candidate, practical=practical_rules(args.practical),
                               seed=args.seed, n_boot=args.bootstrap)
-    render_table(report, Console(), show_all=args.all)
+    render_table(report, console_for_logs(), show_all=args.all)
     if args.json:
         write_text(args.json, json.dumps(to_json(report), indent=2) + "\n", "--json")
     if args.markdown:

@@ -1,13 +1,14 @@
 """One command for CI: run (or take) a run, judge it against the targets and a baseline, one exit code.
 
-Steps: (1) ``--profile FILE`` runs a campaign through the orchestration library (the same
-function ``harness campaign`` calls), or ``--run DIR`` takes a finished run and judges it
-again; (2) the targets verdict; (3) ``harness compare`` against ``--baseline DIR``, or the newest
-passing run of the same profile in the history (``last-pass``, the default; with none yet the
-comparison is skipped and said so); (4) with ``--benchmark-json F --benchmark-baseline F|DIR``,
-the same significance rules over pytest-benchmark results (per-round data when saved with
-``--benchmark-save-data``; otherwise the summary statistics, which assume independent rounds);
-(5) JUnit and Markdown.
+Steps: (1) ``--profile FILE`` runs ``harness campaign`` in this process (its own parser and
+run function, into a run directory under --reports), or ``--run DIR`` takes a finished run and
+judges it again; (2) the targets verdict; (3) ``harness compare`` against ``--baseline DIR``, or
+the newest passing run of the same profile under --reports (``last-pass``, the default; with
+none yet the comparison is skipped and said so); (4) with ``--benchmark-json F|DIR
+--benchmark-baseline F|DIR``, the same significance rules over pytest-benchmark results: per
+run the 10th percentile of the rounds (saved with ``--benchmark-save-data``; otherwise the
+summary statistics, whose intervals assume independent rounds), per side the best of three or
+more runs; (5) JUnit and Markdown.
 
 Exit status: 0 all clear; 1 a target failed, a regression, or (``--strict``) a target warning,
 an environment mismatch or an inconclusive metric that could be a regression; 2 the run was
@@ -16,15 +17,13 @@ invalid or could not run, or an explicit baseline could not be compared; 130 int
 Example:
   harness gate --profile profiles/smoke.toml --baseline last-pass --junit gate.xml --markdown gate.md
   harness gate --run reports/20261128T170000Z-smoke-a1b2 --baseline reports/baseline --strict
-  harness gate --run reports/latest --benchmark-json .benchmarks/now.json \\
-      --benchmark-baseline .benchmarks/Linux-CPython-3.11-64bit
+  harness gate --benchmark-json .benchmarks/candidate --benchmark-baseline .benchmarks/baseline
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 from xml.etree import ElementTree as ET
 
@@ -159,22 +158,30 @@ def _judge(run_dir: Path, targets: str | None, strict: bool) -> tuple[dict | Non
 
 
 def _run_profile(args: argparse.Namespace) -> tuple[Path, dict | None, int]:
-    """Run a campaign through the orchestration library; returns (run dir, results, exit code)."""
-    from harness import orchestration as orch
-    from harness.commands.campaign import DEFAULT_LOCUSTFILE, DEFAULT_TARGETS
+    """Run a campaign exactly as ``harness campaign`` would (its own parser supplies every
+    default, so the two never drift apart), into a run directory chosen here so that the gate
+    knows where it is. Returns (run dir, results, exit code)."""
+    import secrets
+    from datetime import UTC, datetime
 
-    profile = orch.validate_profile(args.profile)
-    targets = orch.require_file(args.targets, "--targets")
-    if targets is None and Path(DEFAULT_TARGETS).is_file():
-        targets = Path(DEFAULT_TARGETS)
-    if args.faults and (args.faults.endswith(".toml") or "/" in args.faults):
-        orch.require_file(args.faults, "--faults")
-    request = orch.RunRequest(argv=["harness", *sys.argv[1:]], profile=profile,
-                              locustfile=str(orch.require_file(DEFAULT_LOCUSTFILE, "locustfile")),
-                              faults=args.faults, out=args.out, targets_path=targets, strict=args.strict,
-                              memray=profile.profilers.memray)
-    outcome = orch.execute(request)
-    return outcome.run_dir, outcome.results, outcome.exit_code
+    from harness.commands import campaign
+    from harness.profile import load_profile
+    from harness.rundir import make_run_id
+
+    out = args.out
+    if out is None:
+        name = load_profile(Path(args.profile)).name
+        out = args.reports / make_run_id(name, datetime.now(UTC), secrets.token_hex(2))
+    argv = ["--profile", str(args.profile), "--out", str(out)]
+    argv += ["--faults", args.faults] if args.faults else []
+    argv += ["--targets", args.targets] if args.targets else []
+    argv += ["--strict"] if args.strict else []
+    parser = argparse.ArgumentParser(prog="harness campaign")
+    campaign.prepare_parser(parser)
+    code = int(campaign.run(parser.parse_args(argv)))
+    results_path = out / "results.json"
+    results = json.loads(results_path.read_text(encoding="utf-8")) if results_path.exists() else None
+    return out, results, code
 
 
 def _target_cases(results: dict | None, strict: bool) -> list[ET.Element]:
@@ -192,9 +199,7 @@ def _target_cases(results: dict | None, strict: bool) -> list[ET.Element]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rich.console import Console
-
-    console = Console()
+    console = cmp.console_for_logs()
     practical = practical_rules(args.practical)
     if not 0 < args.benchmark_quantile < 100:
         raise InputError(f"--benchmark-quantile {args.benchmark_quantile:g}: must be between 0 and 100")

@@ -16,6 +16,7 @@ import json
 from dataclasses import asdict
 from pathlib import Path
 
+from harness.comparison import console_for_logs
 from harness.errors import EXIT_OK, InputError
 from harness.history import draw_trend_chart, refresh_index, scan_runs
 
@@ -37,7 +38,6 @@ def _fmt(value, scale=1.0, digits=1, unit=""):
 
 
 def run(args: argparse.Namespace) -> int:
-    from rich.console import Console
     from rich.table import Table
 
     if not args.reports.is_dir():
@@ -62,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
                       " ".join(f"{s.stage}:{_fmt(s.p95_ms, digits=0)}" for s in r.stages),
                       " ".join(f"{s.stage}:{_fmt(s.availability, 100, 2, '%')}" for s in r.stages),
                       _fmt(r.growth_bytes_per_hour, 1e-6, 1, " MB/h"), style=style)
-    Console().print(table)
+    console_for_logs().print(table)
     if args.json:
         args.json.write_text(json.dumps([asdict(r) for r in records], indent=2) + "\n", encoding="utf-8")
     if args.chart:

@@ -41,7 +41,9 @@ def prepare_parser(parser: argparse.ArgumentParser) -> None:
 
 def locustfiles_for(user_locustfile: Path) -> str:
     """The ``-f`` value: the user's file, with the harness recorder beside it unless it is ours."""
-    recorder = Path(RECORDER_LOCUSTFILE)
+    from harness.run_inputs import repo_default
+
+    recorder = Path(repo_default(RECORDER_LOCUSTFILE))
     if user_locustfile.resolve().parent == recorder.resolve().parent or not recorder.is_file():
         return str(user_locustfile)
     return f"{recorder},{user_locustfile}"
@@ -52,12 +54,12 @@ def run(args: argparse.Namespace) -> int:
     from harness import orchestration as orch
     from harness import run_inputs as check
 
-    profile = check.validate_profile(args.profile)
+    profile = check.validate_profile(check.repo_default(args.profile))
     workers = check_workers(args.workers)
     locustfile = check.require_file(args.locustfile, "--locustfile")
     targets_path = check.require_file(args.targets, "--targets")
-    if targets_path is None and Path("targets.toml").is_file():
-        targets_path = Path("targets.toml")
+    if targets_path is None and Path(check.repo_default("targets.toml")).is_file():
+        targets_path = Path(check.repo_default("targets.toml"))
     host = check.require_loopback(args.host, "--host")
     check.check_target(host, "--host", health_path=None)
     request = orch.RunRequest(

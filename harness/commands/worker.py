@@ -40,12 +40,12 @@ def worker_argv(locustfile: str, master: str, master_port: int) -> list[str]:
 def run(args: argparse.Namespace) -> int:
     """Run the worker in the foreground; Ctrl-C is passed on to it (exit 130)."""
     from harness._proc import child_env
-    from harness.run_inputs import require_file
+    from harness.run_inputs import repo_default, require_file
 
     if not 0 < args.master_port < 65536:
         raise InputError(f"--master-port {args.master_port}: must be 1-65535")
-    require_file(args.locustfile, "--locustfile")
-    proc = subprocess.Popen(worker_argv(args.locustfile, args.master, args.master_port), env=child_env())
+    locustfile = str(require_file(repo_default(args.locustfile), "--locustfile"))
+    proc = subprocess.Popen(worker_argv(locustfile, args.master, args.master_port), env=child_env())
     try:
         return proc.wait()
     except KeyboardInterrupt:

@@ -75,6 +75,7 @@ class ProbeObservation:
     platform_processes: dict[str, int] = field(default_factory=dict)
     platform_cpu_max_percent: dict[str, float] = field(default_factory=dict)  # busiest process per role
     endpoint_p95_ms: dict[str, float] = field(default_factory=dict)  # request name -> P95
+    host_cpu_percent: float | None = None  # the whole machine, all processes, % of all cores
     gateway_time_share: float | None = None
     platform_died: bool = False
     run_dir: str = ""
@@ -304,7 +305,10 @@ def attribute_saturation(obs: ProbeObservation, baseline: ProbeObservation | Non
         return Saturation("platform-cpu", tuple(evidence))
     if busiest.get("gateway", gateway_cpu) >= CPU_SATURATED_FRACTION * 100.0:
         return Saturation("gateway-cpu", tuple(evidence))
-    if total_cpu >= CPU_SATURATED_FRACTION * 100.0 * cores:
+    if obs.host_cpu_percent is not None:
+        evidence.append(f"the machine's CPUs {obs.host_cpu_percent:.0f}% busy (all processes, {cores} cores)")
+    if total_cpu >= CPU_SATURATED_FRACTION * 100.0 * cores or (
+            obs.host_cpu_percent is not None and obs.host_cpu_percent >= 100.0 * CPU_SATURATED_FRACTION):
         return Saturation("host-cpu", tuple(evidence))
     if share is not None and share >= GATEWAY_SHARE_SATURATED and (
             baseline is None or baseline.gateway_time_share is None

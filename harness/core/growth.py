@@ -7,11 +7,17 @@ What a short run can say about a leak, and how sure it is:
    beats a single line by a margin that accounts for autocorrelated noise and when the early
    segment grows faster than the later one. Nothing is cut by a fixed number of seconds.
 2. **Slope**: Theil-Sen (median of pairwise slopes; robust to GC spikes and sawtooth).
-3. **Interval**: moving-block bootstrap of the Theil-Sen residuals, seeded. Memory samples are
-   strongly autocorrelated (allocator arenas, GC generations), so resampling single points would
-   give intervals far too narrow; blocks as long as the residuals stay correlated keep that
-   structure. The block length is twice the first lag at which the residual autocorrelation
-   becomes insignificant, at least n^(1/3) (the classic rate), at most n/4.
+3. **Interval**: the wider of two 95% intervals. (a) A moving-block bootstrap of the Theil-Sen
+   residuals, seeded. Memory samples are strongly autocorrelated (allocator arenas, GC
+   generations), so resampling single points would give intervals far too narrow; blocks as
+   long as the residuals stay correlated keep that structure (sawtooth, steps). The block
+   length is twice the first lag at which the residual autocorrelation becomes insignificant,
+   at least n^(1/3) (the classic rate), at most n/4. (b) Sen's rank interval widened by the
+   AR(1) variance inflation sqrt((1+rho)/(1-rho)), rho the lag-1 residual autocorrelation (an
+   effective-sample-size correction). In simulation (300 samples, AR(1) noise) the bootstrap
+   alone covered 78-88% and (b) alone 87-96% depending on rho; the wider of the two covers
+   88-97% for rho up to 0.97, and 100% for a GC-like sawtooth (tests/memory/test_growth.py
+   checks coverage).
 4. **Plateau**: the slope of the last third of the steady part is compared with the first third.
    Growth that slows to less than half its early rate (with the early rate clearly above zero)
    is a plateau, a cache that filled; the reported growth is then the rate after the knee, the

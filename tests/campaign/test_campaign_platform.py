@@ -64,7 +64,8 @@ def two_worker_run(tmp_path_factory):
     require_parts(PLATFORM, LOCUSTFILE, JUDGE)
     folder = tmp_path_factory.mktemp("two-workers")
     out = folder / "run"
-    profile = write_profile_file(folder, rate=3.0, stages=[("100%", 1.0, 5.0), ("200%", 2.0, 5.0)])
+    profile = write_profile_file(folder, rate=3.0, stages=[("100%", 1.0, 4.0), ("200%", 2.0, 4.0)],
+                                 drain_s=2.0)
     result = run_harness("campaign", "--profile", str(profile), "--workers", "2", "--out", str(out),
                          "--cpu-profile", "none")
     return out, result
@@ -163,3 +164,20 @@ def test_the_platform_dying_mid_run_is_recorded_and_the_harness_ends(tmp_path, w
     assert exits and exits[0]["returncode"] != 0
     after = [r for r in _requests(out) if float(r["t_s"]) > killed_t_s + 1.0]
     assert after and all(r["ok"] == "0" for r in after), "failures after the platform died were not recorded"
+
+
+def test_ctrl_c_while_the_platform_starts_stops_it(tmp_path, write_profile):
+    out = tmp_path / "run"
+    proc = start_harness("campaign", "--profile", str(write_profile()), "--out", str(out), "--cpu-profile", "none")
+    deadline = time.monotonic() + 60
+    while not (out / "platform" / "harness-shop.log").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    code, output = finish(proc)
+    assert code == 130, output
+    manifest = read_json(out / "manifest.json")
+    assert manifest["end_reason"] == "interrupted" and "before the load started" in manifest["end_detail"]
+    assert not (out / "requests.csv").exists()
+    shop_processes = [p for p in psutil.process_iter(["cmdline"])
+                      if str(out / "platform") in " ".join(p.info["cmdline"] or [])]
+    assert not [p for p in shop_processes if _alive(p.pid)], "platform processes left running"

@@ -128,3 +128,9 @@ def test_faults_with_an_external_target_are_refused(tmp_path, write_profile, tin
                          "documented-problems", "--out", str(tmp_path / "run"), *STUB)
     assert code == 2 and "--faults" in err
     _no_run(tmp_path / "run")
+
+
+def test_worker_port_out_of_range_is_named(run_harness):
+    code, err = run_harness("worker", "--master", "127.0.0.1", "--master-port", "70000",
+                            "--locustfile", str(STUB_LOCUSTFILE))
+    assert code == 2 and "--master-port 70000" in err

@@ -28,7 +28,8 @@ def breaking_rate(knee: float, base_ms: float = 200.0) -> float:
 
 
 def observe(rate: float, p95_ms: float, *, generator_cpu: float = 40.0, achieved_fraction: float = 1.0,
-            dropped: int = 0, shop_cpu: float = 50.0, gateway_share: float = 0.1) -> core.ProbeObservation:
+            dropped: int = 0, shop_cpu: float = 50.0, gateway_share: float = 0.1,
+            host_cpu: float | None = None) -> core.ProbeObservation:
     """A probe observation as the shell would build it, judged by the verdict machinery's rule."""
     status = "pass" if p95_ms <= P95_TARGET_MS else "fail"
     return core.ProbeObservation(
@@ -40,7 +41,7 @@ def observe(rate: float, p95_ms: float, *, generator_cpu: float = 40.0, achieved
         generator_cpu_percent_max=generator_cpu, p50_ms=min(p95_ms, 1e9) / 3, p95_ms=min(p95_ms, 1e9),
         p99_ms=min(p95_ms, 1e9) * 1.5, platform_cpu_percent={"shop": shop_cpu, "gateway": 5.0},
         platform_processes={"shop": 2, "gateway": 1}, platform_cpu_max_percent={"shop": shop_cpu, "gateway": 5.0},
-        gateway_time_share=gateway_share,
+        gateway_time_share=gateway_share, host_cpu_percent=host_cpu,
         endpoint_p95_ms={"GET /api/cart": 50.0, "GET /api/products/[id]": min(p95_ms, 1e9) * 1.2,
                          "GET /static/img/[name]": 1e6})
 
@@ -225,6 +226,7 @@ def test_a_shortfall_of_started_journeys_is_generator_bound() -> None:
     ({"shop_cpu": 40.0, "gateway_share": 0.7}, 2, "gateway-latency"),
     ({"shop_cpu": 60.0, "generator_cpu": 85.0}, 1, "host-cpu"),
     ({"shop_cpu": 30.0}, 4, "unattributed"),
+    ({"shop_cpu": 30.0, "host_cpu": 97.0}, 2, "host-cpu"),
 ])
 def test_saturation_is_attributed_from_the_figures(obs_kwargs: dict, cores: int, resource: str) -> None:
     baseline = observe(2.0, 200.0, shop_cpu=10.0, gateway_share=0.1)

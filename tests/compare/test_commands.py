@@ -19,16 +19,16 @@ def test_compare_exit_codes_and_files(make_run, tmp_path, capsys):
     base = make_run("base", seed=1)
     same = make_run("same", seed=2)
     slow = make_run("slow", seed=3, slow_ms={DETAIL: 30.0})
-    assert main(["compare", str(base), str(same)]) == 0
+    assert main(["compare", "--bootstrap", "200", str(base), str(same)]) == 0
     out = tmp_path / "out"
-    code = main(["compare", str(base), str(slow), "--json", str(out / "c.json"), "--markdown",
+    code = main(["compare", "--bootstrap", "200", str(base), str(slow), "--json", str(out / "c.json"), "--markdown",
                  str(out / "c.md"), "--junit", str(out / "c.xml")])
     assert code == 1
     assert json.loads((out / "c.json").read_text())["regressed"] is True
     assert "regression" in (out / "c.md").read_text()
     assert ET.parse(out / "c.xml").getroot().find("testsuite").get("failures") != "0"
     # A practical minimum of 50 ms makes 30 ms not matter.
-    assert main(["compare", str(base), str(slow), "--practical", "latency=5%,50ms"]) == 0
+    assert main(["compare", "--bootstrap", "200", str(base), str(slow), "--practical", "latency=5%,50ms"]) == 0
     capsys.readouterr()
 
 
@@ -38,16 +38,16 @@ def test_compare_exit_codes_and_files(make_run, tmp_path, capsys):
 ])
 def test_compare_bad_flags_exit_2(make_run, capsys, argv, message):
     base = make_run("base", seed=1)
-    assert main(["compare", str(base), str(base), *argv]) == 2
+    assert main(["compare", "--bootstrap", "200", str(base), str(base), *argv]) == 2
     assert message in capsys.readouterr().err
 
 
 def test_compare_could_not_compare_exit_2(make_run, tmp_path, capsys):
     base = make_run("base", seed=1)
-    assert main(["compare", str(base), str(tmp_path / "missing")]) == 2
+    assert main(["compare", "--bootstrap", "200", str(base), str(tmp_path / "missing")]) == 2
     assert f"run directory {tmp_path / 'missing'} does not exist" in capsys.readouterr().err
     other = make_run("other", seed=2, stages=(("soak", 1.0),))
-    assert main(["compare", str(base), str(other)]) == 2
+    assert main(["compare", "--bootstrap", "200", str(base), str(other)]) == 2
     assert "incompatible stages" in capsys.readouterr().err
 
 
@@ -199,3 +199,25 @@ def test_every_command_documents_an_example():
     from harness.commands import history as history_cmd
     for module in (compare, gate, history_cmd):
         assert "Example:" in module.__doc__ and module.HELP and module.NAME
+
+
+def test_gate_profile_runs_the_campaign_with_its_own_parser(make_run, tmp_path, monkeypatch, capsys):
+    # The campaign itself is the orchestration area's (and slow): stand in for its run(), but
+    # parse the gate's flags with the campaign's real parser.
+    from harness.commands import campaign
+    base = make_run("20261128T170000Z-smoke-aaaa", seed=1, profile="smoke")
+    seen = {}
+
+    def fake_campaign(args):
+        seen.update(vars(args))
+        make_run(args.out.name, seed=2, profile="smoke", slow_ms={DETAIL: 30.0})
+        return 0
+    monkeypatch.setattr(campaign, "run", fake_campaign)
+    monkeypatch.setattr(gate, "_judge", lambda *a: (_ for _ in ()).throw(AssertionError("not for --profile")))
+    from pathlib import Path
+    smoke = str(Path(__file__).parents[2] / "profiles" / "smoke.toml")
+    code = main(["gate", "--profile", smoke, "--reports", str(base.parent), "--faults", "healthy", "--strict"])
+    assert seen["profile"] == smoke and seen["faults"] == "healthy" and seen["strict"]
+    assert seen["out"].parent == base.parent and "-smoke-" in seen["out"].name
+    assert code == 1  # compared with the last passing smoke run: product detail regressed
+    capsys.readouterr()

@@ -24,7 +24,7 @@ def test_slower_product_detail_regresses_that_endpoint_and_browse_only(make_run)
     base = make_run("base", seed=1)
     cand = make_run("cand", seed=2, slow_ms={DETAIL: 30.0})
     # WHEN compared
-    report = cmp.compare_run_dirs(base, cand)
+    report = cmp.compare_run_dirs(base, cand, n_boot=200)
     found = regressions(report)
     # THEN the endpoint and the browse journey regressed, in both stages; checkout and the other
     # endpoints did not
@@ -65,13 +65,13 @@ def test_fingerprint_mismatch_is_flagged_and_revision_is_expected(make_run):
     base = make_run("base", seed=1)
     cand = make_run("cand", seed=2, manifest={"host": {"cpu_model": "EPYC"}, "git_revision": "def5678",
                                              "versions": {"locust": "2.40.0"}})
-    report = cmp.compare_run_dirs(base, cand)
+    report = cmp.compare_run_dirs(base, cand, n_boot=200)
     fields = {m.field: m for m in report.mismatches}
     assert set(fields) == {"cpu_model", "git_revision", "locust"}
     assert fields["git_revision"].expected and not fields["cpu_model"].expected
     assert report.environment_differs
     assert report.verdict == "no regression (environments differ: cpu_model, locust)"
-    same_env = cmp.compare_run_dirs(base, make_run("rev", seed=3, manifest={"git_revision": "999"}))
+    same_env = cmp.compare_run_dirs(base, make_run("rev", seed=3, manifest={"git_revision": "999"}), n_boot=200)
     assert not same_env.environment_differs and same_env.verdict == "no regression"
 
 
@@ -87,26 +87,26 @@ def test_fingerprint_covers_the_profile_content_and_faults():
 def test_cannot_compare_says_why(make_run, tmp_path):
     base = make_run("base", seed=1)
     with pytest.raises(cmp.CannotCompare, match="does not exist"):
-        cmp.compare_run_dirs(base, tmp_path / "nowhere")
+        cmp.compare_run_dirs(base, tmp_path / "nowhere", n_boot=200)
     other = make_run("other", seed=2, stages=(("warmup", 1.0),))
     with pytest.raises(cmp.CannotCompare, match=r"incompatible stages: baseline \['100%', '200%'\]"):
-        cmp.compare_run_dirs(base, other)
+        cmp.compare_run_dirs(base, other, n_boot=200)
     renamed = make_run("renamed", seed=3, endpoints={"GET /elsewhere": 10.0})
     (renamed / "journeys.csv").unlink()
     with pytest.raises(cmp.CannotCompare, match="no endpoint or journey appears in both runs"):
-        cmp.compare_run_dirs(base, renamed)
+        cmp.compare_run_dirs(base, renamed, n_boot=200)
     broken = make_run("broken", seed=4)
     (broken / "requests.csv").write_text("t_s,stage\n1,100%\n")
     with pytest.raises(cmp.CannotCompare, match=r"requests.csv lacks column\(s\) in_ramp, name"):
-        cmp.compare_run_dirs(base, broken)
+        cmp.compare_run_dirs(base, broken, n_boot=200)
     empty = tmp_path / "empty"
     empty.mkdir()
     with pytest.raises(cmp.CannotCompare, match="requests.csv is missing"):
-        cmp.compare_run_dirs(base, empty)
+        cmp.compare_run_dirs(base, empty, n_boot=200)
     bad_json = make_run("badjson", seed=5)
     (bad_json / "manifest.json").write_text("{")
     with pytest.raises(cmp.CannotCompare, match="manifest.json is not valid JSON"):
-        cmp.compare_run_dirs(base, bad_json)
+        cmp.compare_run_dirs(base, bad_json, n_boot=200)
 
 
 def test_ramp_rows_are_left_out(make_run, tmp_path):
@@ -152,5 +152,5 @@ def test_golden_runs_compare_when_present(tmp_path):
     if not (golden / "requests.csv").exists():
         pytest.skip("tests/golden/step-300-leak is not there")
     copy = shutil.copytree(golden, tmp_path / "copy")
-    report = cmp.compare_run_dirs(golden, copy)
+    report = cmp.compare_run_dirs(golden, copy, n_boot=200)
     assert not report.comparison.regressed and not report.mismatches

@@ -3,7 +3,6 @@ Ctrl-C, bad profile."""
 
 from __future__ import annotations
 
-import csv
 import json
 import re
 import signal
@@ -26,12 +25,11 @@ def run_locust(args, env, timeout_s=120):
                           timeout=timeout_s)
 
 
-def locust_total_requests(stats_csv):
-    with open(stats_csv, newline="") as handle:
-        for row in csv.DictReader(handle):
-            if row["Name"] == "Aggregated":
-                return int(row["Request Count"]), int(row["Failure Count"])
-    raise AssertionError("no Aggregated row")
+def locust_total_requests(json_prefix):
+    """(requests, failures) as Locust itself counted them: its --json-file, written after the users stop."""
+    (json_file,) = json_prefix.parent.glob(json_prefix.name + "*.json")
+    entries = json.loads(json_file.read_text())
+    return sum(e["num_requests"] for e in entries), sum(e["num_failures"] for e in entries)
 
 
 @pytest.mark.slow
@@ -39,11 +37,11 @@ def test_vanilla_locust_headless_writes_the_run_directory(platform, tmp_path, ch
     profile = tools.write_profile(tmp_path / "p.toml", STAGES)
     run_dir = tmp_path / "run"
     result = run_locust([*SHOP, "--headless", "-H", platform["shop_url"], "-t", "60s", "--profile", str(profile),
-                         "--run-dir", str(run_dir), "--csv", str(tmp_path / "locust"), "--only-summary"], tools.python_env())
+                         "--run-dir", str(run_dir), "--json-file", str(tmp_path / "locust"), "--only-summary"], tools.python_env())
     assert result.returncode == 0, result.stderr[-3000:]
     requests_rows, journeys, events = check_run_dir(run_dir, ["100%", "200%"])
     # nothing lost: every request Locust counted is a row
-    count, failures = locust_total_requests(tmp_path / "locust_stats.csv")
+    count, failures = locust_total_requests(tmp_path / "locust")
     assert count == len(requests_rows) and failures == sum(r["ok"] == "0" for r in requests_rows)
     assert {r["worker"] for r in requests_rows} == {"local"}
     visits = [j for j in journeys if j["name"] == "visit"]
@@ -67,7 +65,7 @@ def test_master_and_two_workers_merge_exactly(platform, tmp_path, check_run_dir,
         result = run_locust([*SHOP, "--headless", "-H", platform["shop_url"], "-t", "60s", "--master",
                              "--master-bind-host", "127.0.0.1", "--master-bind-port", str(port),
                              "--expect-workers", "2", "--profile", str(profile), "--run-dir", str(run_dir),
-                             "--csv", str(tmp_path / "locust"), "--only-summary"], tools.python_env())
+                             "--json-file", str(tmp_path / "locust"), "--only-summary"], tools.python_env())
         assert result.returncode == 0, result.stderr[-3000:]
         for worker in workers:
             worker.wait(timeout=30)
@@ -79,7 +77,7 @@ def test_master_and_two_workers_merge_exactly(platform, tmp_path, check_run_dir,
     requests_rows, journeys, events = check_run_dir(run_dir, ["100%", "200%"])
     assert {r["worker"] for r in requests_rows} == {"0", "1"}
     assert events[0]["workers"] == 2
-    count, _ = locust_total_requests(tmp_path / "locust_stats.csv")
+    count, _ = locust_total_requests(tmp_path / "locust")
     assert count == len(requests_rows)
     visit_ids = [j["journey_id"] for j in journeys if j["name"] == "visit"]
     assert len(visit_ids) == len(set(visit_ids))
@@ -151,12 +149,12 @@ def test_recorder_beside_another_locustfile(platform, tmp_path, tools):
     run_dir = tmp_path / "run"
     result = run_locust(["-f", f"loadtests/recorder.py,{theirs}", "--headless", "-H", platform["shop_url"],
                          "-t", "60s", "--profile", str(profile), "--run-dir", str(run_dir),
-                         "--csv", str(tmp_path / "locust"), "--only-summary"], tools.python_env())
+                         "--json-file", str(tmp_path / "locust"), "--only-summary"], tools.python_env())
     assert result.returncode == 0, result.stderr[-3000:]
     rows = tools.read_csv(run_dir / "requests.csv")
     assert rows and {r["stage"] for r in rows} == {"only"} and {r["journey_id"] for r in rows} == {""}
     assert sum(r["in_ramp"] == "0" for r in rows) > 10
-    count, _ = locust_total_requests(tmp_path / "locust_stats.csv")
+    count, _ = locust_total_requests(tmp_path / "locust")
     assert count == len(rows)
     doc = json.loads((run_dir / "histograms" / "only.json").read_text())
     assert list(doc["requests"]) == ["GET /api/categories"]

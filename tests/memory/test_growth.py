@@ -167,3 +167,17 @@ def test_core_does_no_io_imports():
     imported = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import | ast.ImportFrom)
                 for alias in (node.names if isinstance(node, ast.Import) else [ast.alias(node.module or "")])}
     assert imported <= {"__future__", "math", "dataclasses", "numpy", "scipy"}
+
+
+@settings(max_examples=5, deadline=None)
+@given(shift_s=st.floats(0, 2e9), scale=st.floats(0.5, 20.0), offset_bytes=st.floats(0, 1e10))
+def test_estimate_is_shift_and_scale_equivariant(shift_s, scale, offset_bytes):
+    # starting the clock elsewhere or counting memory in other units changes nothing but the units
+    rng = np.random.default_rng(1)
+    t_s = np.arange(100.0)
+    bytes_ = 1e8 + 2e4 * t_s + ar1_noise(rng, t_s.size, 0.5, 2e5)
+    base = growth.estimate_growth(t_s, bytes_, n_boot=100)
+    moved = growth.estimate_growth(t_s + shift_s, bytes_ * scale + offset_bytes, n_boot=100)
+    assert moved.growth_bytes_per_hour == pytest.approx(base.growth_bytes_per_hour * scale, rel=1e-3)
+    assert moved.ci_low_bytes_per_hour == pytest.approx(base.ci_low_bytes_per_hour * scale, rel=1e-2)
+    assert moved.warmup_s == pytest.approx(base.warmup_s, abs=1e-3)

@@ -173,3 +173,13 @@ def test_a_torn_capture_is_reported_not_fatal(tmp_path):
     assert result["growth_bytes_per_hour"] is not None
     assert result["leak_sites"] == []
     assert "memray-shop.bin.4242" in result["memray"]["errors"][0]
+
+
+def test_forked_children_captures_are_found_and_other_files_are_not(tmp_path):
+    platform = tmp_path / "platform"
+    (platform / "sub").mkdir(parents=True)
+    for name in ["memray-shop.bin", "memray-shop.bin.1234", "sub/other.bin.99", "memray-shop.bin.tmp",
+                 "shop.db", "notes.binary"]:
+        (platform / name).write_bytes(b"x")
+    found = [p.relative_to(platform).as_posix() for p in memory.memray_captures(tmp_path)]
+    assert found == ["memray-shop.bin", "memray-shop.bin.1234", "sub/other.bin.99"]

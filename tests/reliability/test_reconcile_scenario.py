@@ -22,7 +22,7 @@ from harness.reconciliation import collect_platform_ledgers, reconciliation_resu
 from harness.rundir import EventLog, read_jsonl
 from tests.reliability.checkout_driver import CheckoutDriver
 
-HEALTHY_CHECKOUTS = 120
+HEALTHY_CHECKOUTS = 100
 BROKEN_BATCH = 40
 BROKEN_BATCHES_MAX = 4
 FAULTS_TOML = """
