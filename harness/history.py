@@ -156,7 +156,7 @@ def draw_trend_chart(records: list[RunRecord], path: Path) -> None:
     for x, record in zip(xs, records, strict=True):
         if record.verdict != "pass":
             ax_p95.axvline(x, color="tab:red", alpha=0.15)
-    ax_p95.set_ylabel("P95 (ms)")
+    ax_p95.set_ylabel("P95 (ms, API requests)")
     ax_avail.set_ylabel("availability (%)")
     ax_mem.set_ylabel("memory growth (GB/h, 10^9 B)")
     for ax in (ax_p95, ax_avail):

@@ -22,7 +22,7 @@ from rich.console import Console
 
 from harness.errors import EXIT_INTERRUPTED, EXIT_INVALID, RunFailedError
 from harness.locust_process import INTERRUPT_GRACE_S, LoadPlan, LocustRun
-from harness.platform_process import EmbeddedPlatform
+from harness.platform_process import EmbeddedPlatform, StartCancelled
 from harness.profile import Profile
 from harness.rundir import EventTail, RunDirectory
 from harness.sampler import ProcessSampler
@@ -75,12 +75,12 @@ def default_console() -> Console:
 
 # --- the run ------------------------------------------------------------------------------------
 class _Signals:
-    """SIGINT/SIGTERM while the load runs: set a flag, the main loop stops the load gracefully.
-    Before the load starts they interrupt at once (KeyboardInterrupt)."""
+    """SIGINT/SIGTERM only set a flag: the platform start and the main loop poll it and stop in
+    order. (Raising from the handler is unsafe: an exception raised inside the at-fork hooks
+    that subprocess runs is printed and dropped, so the interrupt would be lost.)"""
 
     def __init__(self) -> None:
         self.received: list[str] = []
-        self.load_running = False
         self._previous: dict[int, object] = {}
 
     def install(self) -> None:
@@ -95,8 +95,13 @@ class _Signals:
 
     def _handle(self, signum: int, _frame: object) -> None:
         self.received.append(signal.Signals(signum).name)
-        if not self.load_running:
-            raise KeyboardInterrupt
+
+    def __bool__(self) -> bool:
+        return bool(self.received)
+
+
+class _InterruptedBeforeLoad(Exception):
+    pass
 
 
 def execute(request: RunRequest, console: Console | None = None) -> RunOutcome:
@@ -127,7 +132,9 @@ def execute(request: RunRequest, console: Console | None = None) -> RunOutcome:
         signals.install()
         target = request.target
         if embedded:
-            target = side.start_platform()
+            target = side.start_platform(cancelled=signals.__bool__)
+        if signals:
+            raise _InterruptedBeforeLoad
         for pid in request.sut_pids:
             sampler.watch(pid, "sut")
         sampler.start()
@@ -136,12 +143,11 @@ def execute(request: RunRequest, console: Console | None = None) -> RunOutcome:
             run_dir=run_dir.path.resolve(), duration_s=profile.total_duration_s + profile.drain_s,
             profile_path=Path(profile.path).resolve(),
             workers=request.workers, recorder_options=request.recorder_options))
-        signals.load_running = True
         load.start()
         for pid in load.pids():
             sampler.watch(pid, "generator", include_children=False)
         end_reason, detail, extra_manifest = _drive(request, run_dir, load, side, signals, console)
-    except KeyboardInterrupt:
+    except (_InterruptedBeforeLoad, StartCancelled, KeyboardInterrupt):
         end_reason, detail = "interrupted", f"{', '.join(signals.received) or 'SIGINT'} before the load started"
         run_dir.events.append("interrupt", signal=signals.received[0] if signals.received else "SIGINT")
     except RunFailedError as error:
@@ -150,7 +156,6 @@ def execute(request: RunRequest, console: Console | None = None) -> RunOutcome:
         end_reason, detail = "error", f"{type(error).__name__}: {error}"
         raise
     finally:
-        signals.load_running = True  # from here on a signal must not abort the clean-up
         if load is not None and load.main is not None and load.main.poll() is None:
             load.stop()
         extra_manifest.update(side.finish(collect_ledgers=end_reason != "interrupted"))
@@ -213,8 +218,9 @@ class _PlatformSide:
         self.cpu_profiler = None
         self.results: dict = {}
 
-    def start_platform(self) -> str:
-        """Start the embedded platform, watch its processes; returns the shop URL."""
+    def start_platform(self, cancelled) -> str:
+        """Start the embedded platform, watch its processes; returns the shop URL. Raises
+        StartCancelled as soon as ``cancelled()`` is true."""
         request, run_dir = self.request, self.run_dir
         extra_args: tuple[str, ...] = ("--seed", str(request.profile.seed))
         if request.database:
@@ -225,7 +231,7 @@ class _PlatformSide:
                                          extra_args=extra_args)
         self.console.print("starting the embedded platform ...")
         _preload_verdict_modules()
-        endpoints = self.platform.start()
+        endpoints = self.platform.start(cancelled=cancelled)
         self.console.print(f"platform: shop {endpoints.shop_url}  gateway {endpoints.gateway_url}")
         self.platform.watch(lambda code: self.console.print(
             f"\nthe platform exited (code {code}) mid-run; the load goes on and records the failures",

@@ -32,6 +32,10 @@ READY_TIMEOUT_S = 90.0
 STOP_GRACE_S = 20.0  # memray must finish writing its captures: stop gently first
 
 
+class StartCancelled(Exception):
+    """The platform's start was called off (the harness got SIGINT/SIGTERM while waiting)."""
+
+
 @dataclass(frozen=True)
 class PlatformEndpoints:
     """Where the running platform listens, read from its port file."""
@@ -60,11 +64,20 @@ class PlatformEndpoints:
 
 
 def _with_option(argv: list[str], flag: str, value: str) -> list[str]:
-    """``argv`` with ``flag value`` set (replacing an earlier value of ``flag``)."""
-    if flag in argv:
-        index = argv.index(flag)
-        return argv[:index + 1] + [value] + argv[index + 2:]
-    return argv + [flag, value]
+    """``argv`` with ``flag=value`` set, replacing an earlier value of ``flag``.
+
+    Always the ``--flag=value`` form: a value starting with ``-`` (a random admin token can)
+    would otherwise be read by argparse as another flag.
+    """
+    kept, skip_next = [], False
+    for arg in argv:
+        if skip_next:
+            skip_next = False
+        elif arg == flag:
+            skip_next = True
+        elif not arg.startswith(flag + "="):
+            kept.append(arg)
+    return kept + [f"{flag}={value}"]
 
 
 def platform_command(port_file: Path, data_dir: Path, *, workers: int | None = None,
@@ -102,17 +115,21 @@ class EmbeddedPlatform:
         self._died = threading.Event()
         self._watcher: threading.Thread | None = None
         self._on_death: Callable[[int], None] | None = None
+        self._cancelled: Callable[[], bool] = lambda: False
 
     @property
     def died(self) -> bool:
         """True once the platform exited without the harness asking it to."""
         return self._died.is_set()
 
-    def start(self, ready_timeout_s: float = READY_TIMEOUT_S) -> PlatformEndpoints:
+    def start(self, ready_timeout_s: float = READY_TIMEOUT_S,
+              cancelled: Callable[[], bool] = lambda: False) -> PlatformEndpoints:
         """Start the platform and wait (at most ``ready_timeout_s`` seconds) until its port file
-        exists and ``GET /healthz`` answers 200. Raises RunFailedError with its log's tail."""
+        exists and ``GET /healthz`` answers 200. Raises RunFailedError with its log's tail, or
+        StartCancelled as soon as ``cancelled()`` is true (the caller then calls :meth:`stop`)."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.port_file.unlink(missing_ok=True)
+        self._cancelled = cancelled
         self.proc = spawn(self.argv, self.log_path)
         deadline_s = time.monotonic() + ready_timeout_s
         try:
@@ -189,11 +206,16 @@ class EmbeddedPlatform:
         return RunFailedError(f"the embedded platform {why} (log {self.log_path}):\n{tail}"
                               if tail else f"the embedded platform {why} (log {self.log_path} is empty)")
 
+    def _check_alive(self) -> None:
+        if self._cancelled():
+            raise StartCancelled
+        if self.proc.poll() is not None:
+            raise self._fail(f"exited with code {self.proc.returncode} before it was ready")
+
     def _wait_for_port_file(self, deadline_s: float) -> PlatformEndpoints:
         assert self.proc is not None
         while time.monotonic() < deadline_s:
-            if self.proc.poll() is not None:
-                raise self._fail(f"exited with code {self.proc.returncode} before it was ready")
+            self._check_alive()
             if self.port_file.exists():
                 try:
                     return PlatformEndpoints.from_port_file(json.loads(self.port_file.read_text()))
@@ -208,8 +230,7 @@ class EmbeddedPlatform:
         assert self.proc is not None
         last = "no answer"
         while time.monotonic() < deadline_s:
-            if self.proc.poll() is not None:
-                raise self._fail(f"exited with code {self.proc.returncode} before it was ready")
+            self._check_alive()
             try:
                 response = requests.get(f"{base_url}/healthz", timeout=2.0)
                 if response.status_code == 200:

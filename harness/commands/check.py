@@ -22,7 +22,6 @@ from rich.table import Table
 
 from harness.core.units import COUNT, DURATION, GROWTH, RATIO, format_value
 from harness.errors import InputError
-from harness.judge import exit_code_for, judge_run
 
 NAME = "check"
 HELP = "re-judge a stored run against (other) targets; exit with the verdict's code"
@@ -42,6 +41,8 @@ def prepare_parser(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     if not (args.run_dir / "manifest.json").is_file():
         raise InputError(f"{args.run_dir}: not a run directory (no manifest.json)")
+    from harness.judge import exit_code_for, judge_run  # pandas and scipy: only when judging
+
     results = judge_run(args.run_dir, targets_path=args.targets, strict=args.strict, write=args.write)
     console = Console(highlight=False)
     console.print(targets_table(results))

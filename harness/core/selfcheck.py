@@ -15,6 +15,8 @@ from scipy.stats import poisson
 
 MIN_ACHIEVED_FRACTION = 0.90
 MAX_DROPPED_FRACTION = 0.01
+#: A handful of drops in a short stage is noise in the fraction, not a saturated generator.
+MIN_DROPPED_COUNT = 5
 MAX_GENERATOR_CPU_PERCENT = 90.0
 #: A shortfall is only blamed on the generator when chance (Poisson arrivals) explains it
 #: with probability below this.
@@ -57,10 +59,15 @@ def check_stage(load: StageLoad) -> list[str]:
                 f"stage {load.stage}: the load generator started {achieved:.2f} journeys/s against "
                 f"{intended:.2f} intended ({fraction:.0%}, below {MIN_ACHIEVED_FRACTION:.0%})"
             )
-    if load.scheduled > 0 and load.dropped / load.scheduled > MAX_DROPPED_FRACTION:
+    if (
+        load.scheduled > 0
+        and load.dropped >= MIN_DROPPED_COUNT
+        and load.dropped / load.scheduled > MAX_DROPPED_FRACTION
+    ):
         reasons.append(
             f"stage {load.stage}: {load.dropped / load.scheduled:.1%} of arrivals were dropped "
-            f"({load.dropped} of {load.scheduled}; above {MAX_DROPPED_FRACTION:.0%})"
+            f"({load.dropped} of {load.scheduled}; above {MAX_DROPPED_FRACTION:.0%} "
+            f"and at least {MIN_DROPPED_COUNT})"
         )
     for pid, cpu in sorted(load.generator_cpu_means.items()):
         if cpu > MAX_GENERATOR_CPU_PERCENT:

@@ -9,6 +9,7 @@ import random
 import secrets
 import time
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
@@ -58,6 +59,7 @@ def create_app(config: ServiceConfig) -> FastAPI:
     """The gateway application for ``config`` (keys are created in its data dir if missing)."""
     keys = ensure_keys(config.keys_dir)
     ledger = Ledger()
+    ledger.load_journal(Path(config.data_dir) / "gateway-ledger.jsonl")
     state = {"raw": gateway_knobs(config.gateway_faults).raw}
     state["knobs"] = gateway_knobs(state["raw"])
 
@@ -154,6 +156,7 @@ def create_app(config: ServiceConfig) -> FastAPI:
         if rng_unknown.random() < knobs().unknown_result_rate:
             txn.unknown_until_t_s = now + knobs().unknown_result_s * config.time_scale
         ledger.stats["commits"] += 1
+        ledger.record_commit(txn)
         notifier.schedule(txn)
 
     @app.post("/gateway/cashier/confirm")

@@ -176,7 +176,7 @@ def test_ctrl_c_while_the_platform_starts_stops_it(tmp_path, write_profile):
     code, output = finish(proc)
     assert code == 130, output
     manifest = read_json(out / "manifest.json")
-    assert manifest["end_reason"] == "interrupted" and "before the load started" in manifest["end_detail"]
+    assert manifest["end_reason"] == "interrupted" and "before the load started" in manifest["end_detail"], output
     assert not (out / "requests.csv").exists()
     shop_processes = [p for p in psutil.process_iter(["cmdline"])
                       if str(out / "platform") in " ".join(p.info["cmdline"] or [])]
