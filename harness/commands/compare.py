@@ -21,17 +21,12 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from harness.comparison import (
-    compare_run_dirs,
-    console_for_logs,
-    render_junit,
-    render_markdown,
-    render_table,
-    to_json,
-)
-from harness.core.compare import PracticalMinimum, parse_practical
 from harness.errors import EXIT_FAILED, EXIT_OK, InputError
+
+if TYPE_CHECKING:  # the statistics pull in numpy and pandas: imported only when comparing
+    from harness.core.compare import PracticalMinimum
 
 NAME = "compare"
 HELP = "compare a candidate run directory with a baseline (exit 1 on a regression)"
@@ -46,6 +41,8 @@ def add_practical_argument(parser: argparse.ArgumentParser) -> None:
 
 def practical_rules(specs: list[str]) -> dict[str, PracticalMinimum]:
     """Parse ``--practical`` values, raising InputError naming the flag."""
+    from harness.core.compare import parse_practical
+
     rules = {}
     for spec in specs:
         try:
@@ -79,6 +76,15 @@ def prepare_parser(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from harness.comparison import (
+        compare_run_dirs,
+        console_for_logs,
+        render_junit,
+        render_markdown,
+        render_table,
+        to_json,
+    )
+
     if args.bootstrap < 50:
         raise InputError(f"--bootstrap {args.bootstrap}: need at least 50 replicates")
     report = compare_run_dirs(args.baseline, args.candidate, practical=practical_rules(args.practical),

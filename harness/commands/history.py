@@ -16,9 +16,7 @@ import json
 from dataclasses import asdict
 from pathlib import Path
 
-from harness.comparison import console_for_logs
 from harness.errors import EXIT_OK, InputError
-from harness.history import draw_trend_chart, refresh_index, scan_runs
 
 NAME = "history"
 HELP = "list past runs with verdicts and headline figures; draw a trend chart"
@@ -39,6 +37,9 @@ def _fmt(value, scale=1.0, digits=1, unit=""):
 
 def run(args: argparse.Namespace) -> int:
     from rich.table import Table
+
+    from harness.comparison import console_for_logs
+    from harness.history import draw_trend_chart, refresh_index, scan_runs
 
     if not args.reports.is_dir():
         raise InputError(f"--reports {args.reports}: no such folder")

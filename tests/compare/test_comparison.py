@@ -152,5 +152,5 @@ def test_golden_runs_compare_when_present(tmp_path):
     if not (golden / "requests.csv").exists():
         pytest.skip("tests/golden/step-300-leak is not there")
     copy = shutil.copytree(golden, tmp_path / "copy")
-    report = cmp.compare_run_dirs(golden, copy, n_boot=200)
+    report = cmp.compare_run_dirs(golden, copy, n_boot=100)
     assert not report.comparison.regressed and not report.mismatches
