@@ -29,10 +29,13 @@ Shape of a profile file::
     memray = false
     cpu_profile_stage = "300%"
 
-    [[faults]]                       # optional, applied by the harness
+    [[faults]]                       # optional, applied by the harness (harness/fault_schedule.py)
     at_s = 30.0
-    target = "gateway"               # shop | gateway
-    knobs = { timeout_rate = 0.17 }
+    target = "gateway"               # shop | gateway | process
+    duration_s = 20.0                # optional: put the knobs back after this long
+    label = "17% timeouts"           # optional
+    knobs = { timeout_rate_before_commit = 0.085, timeout_rate_after_commit = 0.085 }
+    # target = "process" takes action = "kill-worker" | "kill-platform" | "restart" instead of knobs
 """
 
 from __future__ import annotations
@@ -64,10 +67,8 @@ PROFILE_KEYS = frozenset(
 )
 STAGE_KEYS = frozenset({"name", "load_factor", "duration_s", "ramp_s"})
 PROFILER_KEYS = frozenset({"memray", "cpu_profile_stage"})
-FAULT_KEYS = frozenset({"at_s", "target", "knobs"})
 TOP_KEYS = frozenset({"profile", "stages", "profilers", "faults"})
 ARRIVAL_KINDS = ("poisson", "uniform")
-FAULT_TARGETS = ("shop", "gateway")
 
 
 @dataclass(frozen=True)
@@ -103,15 +104,6 @@ class Profilers:
 
 
 @dataclass(frozen=True)
-class Fault:
-    """A fault switched on ``at_s`` seconds after t0 on ``target`` (shop or gateway)."""
-
-    at_s: float
-    target: str
-    knobs: Mapping[str, Any]
-
-
-@dataclass(frozen=True)
 class Profile:
     """A parsed, validated load profile."""
 
@@ -128,7 +120,7 @@ class Profile:
     request_timeout_s: float = 10.0
     drain_s: float = 30.0
     profilers: Profilers = Profilers()
-    faults: tuple[Fault, ...] = ()
+    faults: tuple = ()  # harness.fault_schedule.FaultSpec
     path: str = ""
     content: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
@@ -285,25 +277,15 @@ def _parse_profilers(raw: Any, source: str, stages: tuple[Stage, ...]) -> Profil
     return Profilers(memray=memray, cpu_profile_stage=stage)
 
 
-def _parse_faults(raw: Any, source: str) -> tuple[Fault, ...]:
-    if not isinstance(raw, list):
-        raise InputError(f"{source}: faults: must be an array of tables ([[faults]]), got {_type(raw)}")
-    faults = []
-    for index, table in enumerate(raw):
-        where = f"[[faults]] #{index + 1} "
-        if not isinstance(table, Mapping):
-            raise InputError(f"{source}: {where.strip()}: must be a table, got {_type(table)}")
-        _reject_unknown(table, FAULT_KEYS, source, where)
-        get = _Reader(table, source, where)
-        target = get.str("target", required=True)
-        if target not in FAULT_TARGETS:
-            raise InputError(f"{source}: {where}target: must be one of {', '.join(FAULT_TARGETS)}, got {target!r}")
-        knobs = table.get("knobs", {})
-        if not isinstance(knobs, Mapping):
-            raise InputError(f"{source}: {where}knobs: must be a table, got {_type(knobs)}")
-        at_s = get.number("at_s", required=True, minimum=0.0)
-        faults.append(Fault(at_s=at_s, target=target, knobs=MappingProxyType(dict(knobs))))
-    return tuple(faults)
+def _parse_faults(raw: Any, source: str) -> tuple:
+    """The ``[[faults]]`` tables as harness.fault_schedule FaultSpecs: one parser for the
+    profile and the schedule that applies them (errors name the file, the fault and the field)."""
+    from harness.fault_schedule import parse_fault_tables
+
+    if isinstance(raw, list) and any(not isinstance(table, Mapping) for table in raw):
+        index = next(i for i, table in enumerate(raw) if not isinstance(table, Mapping))
+        raise InputError(f"{source}: [[faults]] #{index + 1}: must be a table, got {_type(raw[index])}")
+    return parse_fault_tables(raw, source)
 
 
 def _reject_unknown(table: Mapping[str, Any], allowed: frozenset[str], source: str, where: str) -> None:
