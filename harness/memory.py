@@ -51,12 +51,18 @@ _LIBRARY_DIRS = tuple({p for key in ("stdlib", "platstdlib", "purelib", "platlib
 def memory_results(run_dir: Path) -> dict | None:
     """The ``memory`` block of results.json, or None when the run has no memory samples.
 
+    A malformed samples.csv gives a block whose ``error`` names the file and the problem.
     Growth figures are bytes per hour with a 95% interval (``ci_low``, ``ci_high``); durations
     are seconds. When there are too few samples to estimate, the growth fields are None and
     ``reason`` says why.
     """
     run_dir = Path(run_dir)
-    series = platform_memory_series(run_dir / "samples.csv")
+    try:
+        series = platform_memory_series(run_dir / "samples.csv")
+    except ValueError as error:  # a malformed file: say so in the results, judge nothing on it
+        return {"metric": None, "growth_bytes_per_hour": None, "ci_low": None, "ci_high": None,
+                "duration_s": None, "warmup_s": None, "plateau": None, "leak_sites": [], "flamegraph": None,
+                "error": str(error)}
     if series is None:
         return None
     metric, t_s, bytes_ = series

@@ -19,8 +19,9 @@ What a short run can say about a leak, and how sure it is:
    88-97% for rho up to 0.97, and 100% for a GC-like sawtooth (tests/memory/test_growth.py
    checks coverage).
 4. **Plateau**: the slope of the last third of the steady part is compared with the first third.
-   Growth that slows to less than half its early rate (with the early rate clearly above zero)
-   is a plateau, a cache that filled; the reported growth is then the rate after the knee, the
+   Growth that slows to less than half its early rate, with the early rate clearly above zero
+   and the drop significant (one-sided, standard errors from the two intervals), is a plateau,
+   a cache that filled; the reported growth is then the rate after the knee, the
    rate memory will keep growing at, not the filling rate.
 5. **Minimum run length** to tell ``detect_bytes_per_hour`` (0.1 GB/h, the documents' target)
    from zero: the measured interval shrinks as T^(-3/2) for a trend in stationary noise, so the
@@ -263,6 +264,20 @@ def min_duration_s(window_s: float, ci_low: float, ci_high: float, detect_bytes_
     return max(floor_s, window_s * (se_bytes_per_hour / needed_se) ** (2.0 / 3.0))
 
 
+def growth_slowed(first: float, first_low: float, first_high: float, last: float, last_low: float,
+                  last_high: float, confidence: float) -> bool:
+    """Whether growth stopped or slowed markedly (a plateau), from the slopes of the first and
+    last parts and their intervals (bytes per hour): the first part grew (its interval is above
+    zero), the last grows at less than ``PLATEAU_SLOWDOWN_RATIO`` of it, and the drop is
+    significant one-sided at ``confidence`` (standard errors read off the two independent
+    intervals)."""
+    if not (first_low > 0.0 and last < PLATEAU_SLOWDOWN_RATIO * first):
+        return False
+    z_two_sided = float(stats.norm.ppf(0.5 + confidence / 2.0))
+    se_diff = math.hypot(first_high - first_low, last_high - last_low) / (2.0 * z_two_sided)
+    return first - last > float(stats.norm.ppf(confidence)) * se_diff
+
+
 def estimate_growth(t_s, values, *, detect_bytes_per_hour: float = DEFAULT_DETECT_BYTES_PER_HOUR,
                     confidence: float = 0.95, n_boot: int = 400, seed: int = 0) -> GrowthEstimate:
     """Growth per hour of a memory series (``t_s``: seconds, increasing; ``values``: bytes).
@@ -287,11 +302,11 @@ def estimate_growth(t_s, values, *, detect_bytes_per_hour: float = DEFAULT_DETEC
     plateau = False
     growth, window = steady, (ts, ys)
     if thirds[0].size >= MIN_POINTS and thirds[2].size >= MIN_POINTS:
-        _, first_low, _, _ = bootstrap_slope_ci(ts[thirds[0]], ys[thirds[0]], confidence=confidence,
-                                               n_boot=n_boot, seed=seed + 1)
-        _, _, last_high, _ = bootstrap_slope_ci(ts[thirds[2]], ys[thirds[2]], confidence=confidence,
-                                               n_boot=n_boot, seed=seed + 2)
-        plateau = first_low > 0.0 and last_high < PLATEAU_SLOWDOWN_RATIO * first
+        _, first_low, first_high, _ = bootstrap_slope_ci(ts[thirds[0]], ys[thirds[0]], confidence=confidence,
+                                                         n_boot=n_boot, seed=seed + 1)
+        _, last_low, last_high, _ = bootstrap_slope_ci(ts[thirds[2]], ys[thirds[2]], confidence=confidence,
+                                                       n_boot=n_boot, seed=seed + 2)
+        plateau = growth_slowed(first, first_low, first_high, last, last_low, last_high, confidence)
     if plateau:
         # Judge the rate after the knee: from the knee (searched over the first two thirds) or the
         # last third, whichever is earlier, so the window is as long as the data allow.

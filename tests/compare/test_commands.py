@@ -8,9 +8,9 @@ from xml.etree import ElementTree as ET
 
 import pytest
 
+from harness import gating as gate
 from harness import history
 from harness.cli import main
-from harness import gating as gate
 
 DETAIL = "GET /api/products/[id]"
 

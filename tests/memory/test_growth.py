@@ -181,3 +181,13 @@ def test_estimate_is_shift_and_scale_equivariant(shift_s, scale, offset_bytes):
     assert moved.growth_bytes_per_hour == pytest.approx(base.growth_bytes_per_hour * scale, rel=1e-3)
     assert moved.ci_low_bytes_per_hour == pytest.approx(base.ci_low_bytes_per_hour * scale, rel=1e-2)
     assert moved.warmup_s == pytest.approx(base.warmup_s, abs=1e-3)
+
+
+@pytest.mark.parametrize(("first", "last", "expected"), [
+    ((3e8, 2e8, 4e8), (0.0, -2e8, 2e8), True),  # clear drop, noisy tail: a plateau
+    ((3e8, 2e8, 4e8), (2.5e8, 1.5e8, 3.5e8), False),  # same rate: no plateau
+    ((3e8, -1e8, 7e8), (0.0, -2e8, 2e8), False),  # early growth not clearly above zero
+    ((3e8, 1e8, 5e8), (1e8, -8e8, 1e9), False),  # tail too noisy to say the drop is real
+])
+def test_growth_slowed_needs_a_real_early_rise_and_a_significant_drop(first, last, expected):
+    assert growth.growth_slowed(*first, *last, confidence=0.95) is expected
