@@ -12,8 +12,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[test]'
 	touch $(STAMP)
 
+# The demo's job is to run and show the verdict: a failed target (exit 1) is a result, not a
+# broken demo; an invalid or interrupted run (2, 130) still fails make.
 demo: $(STAMP)
-	$(BIN)/harness campaign --profile profiles/step-300.toml
+	$(BIN)/harness campaign --profile profiles/step-300.toml; rc=$$?; \
+	  if [ $$rc -eq 1 ]; then echo "demo: the run completed; some targets failed (see the report above)"; exit 0; fi; \
+	  exit $$rc
 
 test: $(STAMP)
 	$(BIN)/python -m ruff check .

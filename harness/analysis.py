@@ -1,6 +1,7 @@
 """Analysis: a raw run directory in, the measured part of results.json out.
 
-Reads manifest.json, requests.csv, journeys.csv, samples.csv and events.jsonl (the contract
+Reads manifest.json, requests.csv, journeys.csv, samples.csv, events.jsonl and
+platform/metrics.csv (via harness.platform_metrics) (the contract
 is docs/run-directory.md) with pandas, and hands plain arrays to the pure core
 (:mod:`harness.core`) for statistics. Everything excludes each stage's ramp except the
 dropped-arrival count. Latency percentiles come from the raw records (exact, nearest-rank);
@@ -26,6 +27,8 @@ from harness.core.stagestats import availability_block, latency_block, p95_diffe
 from harness.core.stats import grouped_summaries
 from harness.errors import InputError
 from harness.fault_schedule import faults_results
+from harness.platform_metrics import DEFINITIONS as PLATFORM_DEFINITIONS
+from harness.platform_metrics import platform_results
 from harness.reconciliation import reconciliation_results
 from harness.rundir import read_jsonl, read_manifest
 
@@ -87,6 +90,7 @@ def build_results(run_dir: Path) -> dict:
         detail = manifest.get("end_detail") or ""
         invalid_reasons.append(f"the run ended with end_reason {end_reason!r}" + (f": {detail}" if detail else ""))
     notes.extend(histogram_notes(run_dir, stages))
+    platform_cache, telemetry = platform_results(run_dir, manifest, windows, requests)
     return {
         "schema_version": 1,
         "run_id": run_id,
@@ -94,10 +98,12 @@ def build_results(run_dir: Path) -> dict:
         "invalid_reasons": invalid_reasons,
         "end_reason": end_reason,
         "availability_definition": AVAILABILITY_DEFINITION,
-        "definitions": BUSINESS_DEFINITIONS,
+        "definitions": {**BUSINESS_DEFINITIONS, **PLATFORM_DEFINITIONS},
         "stages": stages,
         "degradation": _degradation(windows, stages, latency_replicates),
         "memory": memory.memory_results(run_dir),
+        "platform_cache": platform_cache,
+        "telemetry": telemetry,
         "targets": [],
         "faults": faults_results(run_dir),
         "reconciliation": reconciliation_results(run_dir),
@@ -335,10 +341,10 @@ def _checked_manifest(run_dir: Path) -> dict:
 
 
 def read_requests(path: Path, stage_names: list[str], notes: list[str]) -> pd.DataFrame:
-    """requests.csv as a DataFrame (t_s, stage, in_ramp, name, response_ms, ok, error_kind)."""
+    """requests.csv as a DataFrame (t_s, stage, in_ramp, name, response_ms, ok, status, error_kind)."""
     return _read_csv(path, REQUEST_COLUMNS, {
         "t_s": "time", "stage": "stage", "in_ramp": "flag", "name": "category",
-        "response_ms": "float", "ok": "flag", "error_kind": "category",
+        "response_ms": "float", "ok": "flag", "status": "float", "error_kind": "category",
     }, stage_names, notes)
 
 

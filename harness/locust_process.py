@@ -9,6 +9,7 @@ Logs go to ``RUN/generator/``.
 
 from __future__ import annotations
 
+import shutil
 import signal
 import subprocess
 import sys
@@ -17,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness._proc import child_env, free_loopback_port, log_tail, spawn, terminate_tree
+from loadtests.records import RECORDING_FAILED_EXIT
 
 DEADLINE_MARGIN_S = 60.0  # workers connecting, the last journeys finishing, the recorder flushing
 INTERRUPT_GRACE_S = 20.0  # after SIGINT, how long Locust may take to stop and flush
@@ -134,5 +136,15 @@ class LocustRun:
         return returncode
 
     def failure_detail(self) -> str:
-        """The tail of the main Locust log, to explain an unexpected exit."""
-        return log_tail(self.main_log, 1500)
+        """The tail of the main Locust log, to explain an unexpected exit; when the recorder could
+        not write the run directory, first that, with the room left there (the log itself may
+        have been lost to the same full disk)."""
+        tail = log_tail(self.main_log, 1500)
+        if self.main is None or self.main.returncode != RECORDING_FAILED_EXIT:
+            return tail
+        try:
+            free = f"{shutil.disk_usage(self.plan.run_dir).free} bytes free there"
+        except OSError as error:
+            free = f"its free space unknown: {error.strerror or error}"
+        return (f"recording stopped: the recorder could not write the run directory {self.plan.run_dir} "
+                f"({free}; is the disk full?); the load was stopped and the rows flushed before are kept\n{tail}")

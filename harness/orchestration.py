@@ -127,6 +127,7 @@ def execute(request: RunRequest, console: Console | None = None) -> RunOutcome:
     sampler = ProcessSampler(run_dir.samples_path)
     side = _PlatformSide(request, run_dir, sampler, console)
     load: LocustRun | None = None
+    scraper = None
     end_reason, detail, extra_manifest = "completed", "", {}
     try:
         signals.install()
@@ -138,6 +139,7 @@ def execute(request: RunRequest, console: Console | None = None) -> RunOutcome:
         for pid in request.sut_pids:
             sampler.watch(pid, "sut")
         sampler.start()
+        scraper = _start_scraper(target, run_dir, console)
         load = LocustRun(LoadPlan(  # absolute paths: the children run in the repository root
             locustfile=",".join(str(Path(p).resolve()) for p in request.locustfile.split(",")), host=target,
             run_dir=run_dir.path.resolve(), duration_s=profile.total_duration_s + profile.drain_s,
@@ -158,6 +160,8 @@ def execute(request: RunRequest, console: Console | None = None) -> RunOutcome:
     finally:
         if load is not None and load.main is not None and load.main.poll() is None:
             load.stop()
+        if scraper is not None:  # before the ledgers are collected: only the load's requests count
+            extra_manifest["metrics_scrape"] = scraper.stop()
         extra_manifest.update(side.finish(collect_ledgers=end_reason != "interrupted"))
         cost = sampler.stop()
         if side.platform is not None and side.platform.died and end_reason == "completed":
@@ -166,6 +170,19 @@ def execute(request: RunRequest, console: Console | None = None) -> RunOutcome:
         run_dir.finish(end_reason, detail, sampler=cost.as_dict(), **extra_manifest)
         signals.restore()
     return _conclude(request, run_dir, end_reason, detail, console)
+
+
+def _start_scraper(target: str, run_dir: RunDirectory, console: Console):
+    """Scrape the shop's /metrics into platform/metrics.csv during the load (cache counters,
+    request counter for the monitoring delay); None, said on the console, when it cannot start."""
+    from harness.platform_scrape import MetricsScraper
+    try:
+        scraper = MetricsScraper(target, run_dir.platform_dir / "metrics.csv")
+        scraper.start()
+        return scraper
+    except (ValueError, OSError) as error:  # the run goes on without platform metrics
+        console.print(f"platform metrics not scraped: {error}", style="yellow")
+        return None
 
 
 def _drive(request: RunRequest, run_dir: RunDirectory, load: LocustRun, side: _PlatformSide,

@@ -74,6 +74,18 @@ def require_file(path: str | Path | None, flag: str) -> Path | None:
     return path
 
 
+def validate_targets(path: Path | None, flag: str) -> Path | None:
+    """``path`` if it parses as a targets file (None stays None); else InputError naming the flag,
+    the file and the line, so a bad targets file fails before the load, not after it."""
+    if path is None:
+        return None
+    from harness.verdicts import load_targets  # scipy: only when a run is about to start
+
+    try:
+        load_targets(path)
+    except InputError as error:
+        raise InputError(f"{flag}: {error}") from error
+    return path
 
 
 def profile_faults(profile: Profile) -> tuple:

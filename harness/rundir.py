@@ -23,7 +23,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from harness.errors import InputError
+from harness.errors import InputError, RunFailedError
 
 SCHEMA_VERSION = 1
 END_REASONS = ("completed", "interrupted", "platform-died", "error", "running")
@@ -33,6 +33,10 @@ VERSIONED_DISTRIBUTIONS = (
     "memray", "py-spy", "pandas", "scipy", "rich", "requests",
 )
 DEFAULT_REPORTS_ROOT = Path("reports")
+# Held in the run directory while the run goes on and freed first thing at its end, so that on a
+# disk the run itself filled the manifest can still be marked (end_reason and why).
+SPACE_RESERVE_NAME = ".space-reserve"
+SPACE_RESERVE_BYTES = 256 * 1024
 
 
 def make_run_id(profile_name: str, started_at: datetime, suffix_hex: str) -> str:
@@ -47,14 +51,22 @@ def iso_utc(t_s: float) -> str:
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
-    """Write JSON to ``path`` through a temporary file and a rename, so readers never see half a file."""
+    """Write JSON to ``path`` through a temporary file and a rename, so readers never see half a
+    file: on any failure the temporary file is removed and ``path`` keeps its previous content.
+    Raises RunFailedError naming ``path`` when it cannot be written (a full disk)."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w", encoding="utf-8") as handle:
-        json.dump(data, handle, indent=2, sort_keys=False)
-        handle.write("\n")
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w", encoding="utf-8") as handle:
+            json.dump(data, handle, indent=2, sort_keys=False)
+            handle.write("\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException as error:
+        tmp.unlink(missing_ok=True)
+        if isinstance(error, OSError):
+            raise RunFailedError(f"cannot write {path}: {error.strerror or error}") from error
+        raise
 
 
 def ensure_writable_dir(path: Path, what: str = "output directory") -> None:
@@ -84,8 +96,11 @@ class EventLog:
         event = {"t_s": round(time.time() if t_s is None else t_s, 6), "kind": kind, **fields}
         line = (json.dumps(event, separators=(",", ":")) + "\n").encode()
         with self._lock:
-            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)  # RDWR: pread the last byte
             try:
+                size = os.fstat(fd).st_size
+                if size and os.pread(fd, 1, size - 1) != b"\n":
+                    line = b"\n" + line  # a writer died mid-line: keep this event off its torn line
                 os.write(fd, line)
             finally:
                 os.close(fd)
@@ -174,6 +189,12 @@ class RunDirectory:
         if (path / "manifest.json").exists():
             raise InputError(f"--out {path} already holds a run (manifest.json); choose an empty directory")
         ensure_writable_dir(path)
+        try:
+            (path / SPACE_RESERVE_NAME).write_bytes(bytes(SPACE_RESERVE_BYTES))
+        except OSError as error:
+            (path / SPACE_RESERVE_NAME).unlink(missing_ok=True)
+            raise InputError(f"output directory {path} has no room for a run: {error.strerror or error} "
+                             "(free some space or choose another with --out)") from error
         return cls(path, run_id)
 
     @classmethod
@@ -227,13 +248,21 @@ class RunDirectory:
         recorder's ``t0_s`` (from its ``run_start`` event, when there is one)."""
         if end_reason not in END_REASONS:
             raise ValueError(f"end_reason {end_reason!r} is not one of {END_REASONS}")
-        self.events.append("run_end", end_reason=end_reason)
+        (self.path / SPACE_RESERVE_NAME).unlink(missing_ok=True)  # room for what follows on a full disk
+        try:
+            self.events.append("run_end", end_reason=end_reason)
+        except OSError:
+            pass  # the manifest below is what says how the run ended
         t0_s = next((e.get("t0_s") for e in self.read_events()
                      if e.get("kind") == "run_start" and e.get("t0_s") is not None), None)
         if t0_s is not None:
             fields.setdefault("t0_s", t0_s)
-        return self.update_manifest(ended_at=iso_utc(time.time()), end_reason=end_reason,
-                                    end_detail=end_detail, **fields)
+        try:
+            return self.update_manifest(ended_at=iso_utc(time.time()), end_reason=end_reason,
+                                        end_detail=end_detail, **fields)
+        except RunFailedError as error:
+            raise RunFailedError(f"{error}; the run ended ({end_reason}: {end_detail or 'no detail'}) but "
+                                 f"{self.manifest_path} still says end_reason 'running'") from error
 
     # --- reading ------------------------------------------------------------------------------
     def read_manifest(self) -> dict:

@@ -115,7 +115,10 @@ class ProcessSampler:
             self._stop.set()
             self._thread.join(timeout=10)
             self._thread = None
-            self._handle.close()
+            try:
+                self._handle.close()
+            except OSError:  # a full disk: the rows flushed before stay, the run still gets its end
+                pass
             self._wall_s = time.monotonic() - self._started_wall_s
         return self.cost()
 

@@ -41,7 +41,7 @@ from harness.errors import InputError
 from harness.profile import Profile, load_profile, parse_profile
 from loadtests.arrivals import cumulative_journeys
 from loadtests.locust_client import RequestFailure, exception_kind
-from loadtests.records import Recorder, RunWriter
+from loadtests.records import RECORDING_FAILED_EXIT, Recorder, RunWriter
 from scenarios.client import HTTP_4XX, HTTP_5XX
 
 log = logging.getLogger("loadtests.recorder")
@@ -69,6 +69,7 @@ class LoadRun:
         self.stop_listeners: list[Callable[[], None]] = []
         self.worker_report_t_s: dict[str, float] = {}
         self.interrupted = False  # SIGINT/SIGTERM seen: the shape stops at its next tick
+        self.environment = None  # Locust's, to set the process exit code when recording fails
         self._started: set[str] = set()  # stages whose stage_start / stage_end are written
         self._ended: set[str] = set()
         self._timeline: gevent.Greenlet | None = None
@@ -187,7 +188,19 @@ class LoadRun:
             if now >= next_flush_t_s:
                 writer.flush()
                 next_flush_t_s = now + FLUSH_INTERVAL_S
+            self.check_recording()
             gevent.sleep(0.25)
+
+    def check_recording(self) -> None:
+        """Once the writer failed (a full disk): say which file, stop the load at the shape's next
+        tick, and make Locust exit with RECORDING_FAILED_EXIT; what was flushed stays."""
+        failure = self.writer.failure if self.writer is not None else None
+        if failure is None:
+            return
+        if self.environment is not None and self.environment.process_exit_code != RECORDING_FAILED_EXIT:
+            log.error("recording stopped: %s; stopping the load (rows flushed before are kept)", failure)
+            self.environment.process_exit_code = RECORDING_FAILED_EXIT
+        self.interrupted = True
 
     def stop_timeline(self) -> None:
         """Stop following the timeline (a new test start, or the end)."""
@@ -206,6 +219,7 @@ class LoadRun:
         stages += [s for s in self.writer.histograms.stages() if s and s not in stages]
         self.writer.write_histograms(stages)
         self.writer.close()
+        self.check_recording()
         log.info("run directory written: %s", self.writer.run_dir)
 
 
@@ -244,6 +258,7 @@ def _stop_gracefully() -> None:
 
 def _init(environment, **_kwargs) -> None:
     runner, options = environment.runner, environment.parsed_options
+    RUN.environment = environment
     if isinstance(runner, WorkerRunner):
         gevent.signal_handler(signal.SIGINT, lambda: None)  # Ctrl-C reaches all; the master stops us
     elif options is not None and options.headless:

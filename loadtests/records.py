@@ -36,6 +36,8 @@ JOURNEY_COLUMNS = (
 HISTOGRAM_LOWEST_US = 1
 HISTOGRAM_HIGHEST_US = 3_600_000_000  # one hour
 HISTOGRAM_DIGITS = 3
+# Exit code of a Locust process whose recorder could not write the run directory (EX_IOERR).
+RECORDING_FAILED_EXIT = 74
 
 
 def new_histogram() -> HdrHistogram:
@@ -221,11 +223,25 @@ class _StageProgress:
         self.histogram = new_histogram()
 
 
+class _DroppedRows:
+    """Stands in for a csv writer once recording has failed: later rows are dropped, so a file
+    is cut at the failure instead of carrying torn lines in its middle."""
+
+    @staticmethod
+    def writerow(_row: tuple) -> None:
+        return None
+
+
 class RunWriter:
     """Writes requests.csv, journeys.csv, journal.jsonl, events.jsonl and histograms/ in ``run_dir``.
 
     Rows are buffered by the file objects; call :meth:`flush` at least every 2 s.
     Keeps the running counts the live progress line needs.
+
+    A write that fails (a full disk: ENOSPC, an I/O error) never raises into the load: the
+    first one is kept in :attr:`failure` (a message naming the file), every later row is
+    dropped, and whatever was flushed before stays on disk. The recorder polls ``failure``
+    and stops the load.
     """
 
     def __init__(self, run_dir: str | Path) -> None:
@@ -242,6 +258,7 @@ class RunWriter:
         self._window_requests = 0
         self.workers_in_flight: dict[str, int] = {}
         self.closed = False
+        self.failure: str | None = None  # the first write that failed: "cannot write PATH: why"
 
     def _open_csv(self, name: str, columns: tuple[str, ...]):
         path = self.run_dir / name
@@ -251,6 +268,12 @@ class RunWriter:
             handle.write(",".join(columns) + "\n")
         return handle
 
+    def _fail(self, name: str, error: OSError) -> None:
+        """Remember the first failed write and drop every row from now on."""
+        if self.failure is None:
+            self.failure = f"cannot write {self.run_dir / name}: {error.strerror or error}"
+        self._request_rows = self._journey_rows = _DroppedRows()
+
     def _stage(self, stage: str) -> _StageProgress:
         progress = self._progress.get(stage)
         if progress is None:
@@ -259,7 +282,10 @@ class RunWriter:
 
     def add_request(self, row: tuple) -> None:
         """Write one requests.csv row (tuple in REQUEST_COLUMNS order) and count it for progress."""
-        self._request_rows.writerow(row)
+        try:
+            self._request_rows.writerow(row)
+        except OSError as error:  # the buffer spilled onto a full disk
+            self._fail("requests.csv", error)
         progress = self._progress.get(row[1]) or self._stage(row[1])
         progress.requests += 1
         progress.failures += row[6] == 0
@@ -268,11 +294,19 @@ class RunWriter:
 
     def add_journey(self, row: tuple) -> None:
         """Write one journeys.csv row (tuple in JOURNEY_COLUMNS order)."""
-        self._journey_rows.writerow(row)
+        try:
+            self._journey_rows.writerow(row)
+        except OSError as error:
+            self._fail("journeys.csv", error)
 
     def add_journal(self, entry: dict[str, Any]) -> None:
         """Append one journal.jsonl line."""
-        self._journal_file.write(json.dumps(entry, separators=(",", ":")) + "\n")
+        if self.failure is not None:
+            return
+        try:
+            self._journal_file.write(json.dumps(entry, separators=(",", ":")) + "\n")
+        except OSError as error:
+            self._fail("journal.jsonl", error)
 
     def add_arrivals(self, stage: str, started: int, dropped: int) -> None:
         """Count arrivals of ``stage`` that started or were dropped."""
@@ -296,7 +330,10 @@ class RunWriter:
     def event(self, kind: str, t_s: float, **fields: Any) -> dict[str, Any]:
         """Append one events.jsonl line at once (single write: safe beside the harness's appends)."""
         record = {"t_s": round(t_s, 6), "kind": kind, **fields}
-        os.write(self._events_fd, (json.dumps(record, separators=(",", ":")) + "\n").encode())
+        try:
+            os.write(self._events_fd, (json.dumps(record, separators=(",", ":")) + "\n").encode())
+        except OSError as error:
+            self._fail("events.jsonl", error)
         return record
 
     def progress(self, t_s: float, stage: str, stage_elapsed_s: float, intended_journeys_per_s: float,
@@ -324,13 +361,24 @@ class RunWriter:
         for stage in stages:
             path = self.run_dir / "histograms" / f"{stage}.json"
             tmp = path.with_suffix(".json.tmp")
-            tmp.write_text(json.dumps(self.histograms.stage_document(stage)), encoding="utf-8")
-            os.replace(tmp, path)
+            try:
+                tmp.write_text(json.dumps(self.histograms.stage_document(stage)), encoding="utf-8")
+                os.replace(tmp, path)
+            except OSError as error:  # the previous version of the file, if any, stays whole
+                tmp.unlink(missing_ok=True)
+                self._fail(f"histograms/{stage}.json", error)
 
     def flush(self) -> None:
         """Push buffered rows to the files (call at least every 2 s)."""
-        for handle in (self._requests_file, self._journeys_file, self._journal_file):
-            handle.flush()
+        for name, handle in self._handles():
+            try:
+                handle.flush()
+            except OSError as error:
+                self._fail(name, error)
+
+    def _handles(self) -> tuple:
+        return (("requests.csv", self._requests_file), ("journeys.csv", self._journeys_file),
+                ("journal.jsonl", self._journal_file))
 
     def close(self) -> None:
         """Flush and close every file. Idempotent."""
@@ -338,6 +386,9 @@ class RunWriter:
             return
         self.closed = True
         self.flush()
-        for handle in (self._requests_file, self._journeys_file, self._journal_file):
-            handle.close()
+        for name, handle in self._handles():
+            try:
+                handle.close()  # closes the file even when its last flush fails
+            except OSError as error:
+                self._fail(name, error)
         os.close(self._events_fd)

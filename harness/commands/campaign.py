@@ -89,6 +89,7 @@ def run(args: argparse.Namespace) -> int:
     targets_path = check.require_file(args.targets, "--targets")
     if targets_path is None and Path(check.repo_default(DEFAULT_TARGETS)).is_file():
         targets_path = Path(check.repo_default(DEFAULT_TARGETS))
+    targets_path = check.validate_targets(targets_path, "--targets")
     if args.faults and (args.faults.endswith(".toml") or "/" in args.faults):
         check.require_file(args.faults, "--faults")
     locustfile = str(check.require_file(check.repo_default(args.locustfile), "--locustfile"))

@@ -60,6 +60,7 @@ def run(args: argparse.Namespace) -> int:
     targets_path = check.require_file(args.targets, "--targets")
     if targets_path is None and Path(check.repo_default("targets.toml")).is_file():
         targets_path = Path(check.repo_default("targets.toml"))
+    targets_path = check.validate_targets(targets_path, "--targets")
     host = check.require_loopback(args.host, "--host")
     check.check_target(host, "--host", health_path=None)
     request = orch.RunRequest(

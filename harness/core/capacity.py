@@ -197,8 +197,9 @@ def generator_bound_reasons(obs: ProbeObservation) -> list[str]:
         expected = obs.offered_journeys_per_s * obs.steady_s * kept
         started = round(obs.achieved_journeys_per_s * obs.steady_s)
         if expected > 0 and started / expected < MIN_ACHIEVED_FRACTION and poisson.cdf(started, expected) < SHORTFALL_P_VALUE:
-            reasons.append(f"the generator started {obs.achieved_journeys_per_s:.2f} journeys/s of "
-                           f"{obs.offered_journeys_per_s:.2f} offered ({started / expected:.0%})")
+            reasons.append(f"the generator started {obs.achieved_journeys_per_s:.2f} journeys/s, {started / expected:.0%} "
+                           f"of the {expected / obs.steady_s:.2f}/s left after dropped arrivals "
+                           f"({obs.offered_journeys_per_s:.2f}/s offered)")
     return reasons
 
 

@@ -198,16 +198,34 @@ def _run_level(target: Target, results: dict) -> Measurement:
             raise Missing("reconciliation checked no orders")
         figure = rates.rate(max(0, checked - problems), checked)
         return Measurement(figure.rate, figure.ci_low, figure.ci_high, checked, None, "order consistency")
-    block = results.get(kind)
-    if not block or block.get(metric) is None:
-        raise Missing({
-            "platform": "the platform's order-center cache counters are not collected yet (needs a "
-                        "/metrics scrape of cache hits and misses during the run)",
-            "telemetry": "monitoring data delay is not measured yet (needs event timestamps from the "
-                         "platform's telemetry pipeline to compare with the client's clock)",
-        }[kind])
-    figure = block[metric]
-    if isinstance(figure, dict):
-        return _from_pair(figure.get("value", figure.get("rate")), figure.get("ci"), figure.get("n"), None,
-                          f"{kind} {metric}")
-    return _from_pair(figure, None, None, None, f"{kind} {metric}", needs_interval=False)
+    # older targets files name them order_cache_hit_rate and lag_p95
+    if kind == "platform":
+        return _platform_cache(results.get("platform_cache"),
+                               "order_cache_hit_ratio" if metric == "order_cache_hit_rate" else metric)
+    return _telemetry(results.get("telemetry"), "delay_p95" if metric == "lag_p95" else metric)
+
+
+def _platform_cache(block: dict | None, metric: str) -> Measurement:
+    if not block:
+        raise Missing("no platform/metrics.csv in this run: the shop's /metrics (cache lookup counters) "
+                      "was not scraped during the load")
+    which = (block.get("order") or {}) if metric == "order_cache_hit_ratio" else block
+    if which.get("hit_ratio") is None:
+        raise Missing(block.get("reason") or "no cache lookups were counted during the steady windows")
+    label = "order cache hit ratio" if metric == "order_cache_hit_ratio" else "cache hit ratio"
+    ci = which.get("ci")
+    label += f" ({which['hits']} hits, {which['misses']} misses, {which['bypass']} bypassed: cache off)"
+    return _from_pair(which["hit_ratio"], ci, which.get("lookups"), None, label)
+
+
+def _telemetry(block: dict | None, metric: str) -> Measurement:
+    if not block:
+        raise Missing("no platform/metrics.csv in this run: the shop's /metrics request counter was not "
+                      "scraped during the load")
+    value_s = block.get(f"{metric}_s")
+    if value_s is None:
+        raise Missing(f"monitoring delay unknown: {block.get('reason') or 'no scrape during the load'}")
+    # per-scrape delays are autocorrelated (one lagging counter stays late): judged on the value
+    return Measurement(float(value_s) * 1000.0, None, None, int(block.get("n") or 0), None,
+                       f"monitoring delay {metric.removeprefix('delay_')} over {block.get('n')} scrapes",
+                       needs_interval=False)

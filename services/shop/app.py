@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI, Request
@@ -16,7 +17,7 @@ from services.config import ServiceConfig
 from services.faults import apply_admin_update, shop_knobs
 from services.latency import KnobError
 from services.shop import accounts, browse, cart, orders
-from services.shop.context import ShopContext
+from services.shop.context import ShopContext, cache_lookup_counters
 from services.shop.db import Database
 from services.shop.leak import leaked_bytes, retain_leaked_bytes
 from services.shop.payments import requery_loop, try_requery_lock
@@ -57,8 +58,13 @@ def create_app(config: ServiceConfig) -> FastAPI:
     orders_metric = Counter("shop_orders", "Order state transitions", ["status"], registry=registry)
     leak_metric = Gauge("shop_leaked_bytes", "Bytes retained by the leak fault", registry=registry)
     leak_metric.set_function(leaked_bytes)
+    # which process answered a scrape: with gunicorn --workers N each worker has its own registry
+    Gauge("shop_process_pid", "Process id of the shop process that answered", registry=registry).set_function(os.getpid)
+    cache_lookups = Counter("shop_cache_lookups", "Cache lookups by cache and result (bypass: cache off)",
+                            ["cache", "result"], registry=registry)
     ctx = ShopContext(config=config, db=db, keys=ensure_keys(config.keys_dir),
-                      knobs=shop_knobs(config.shop_faults), orders_metric=orders_metric, leak_metric=leak_metric)
+                      knobs=shop_knobs(config.shop_faults), orders_metric=orders_metric, leak_metric=leak_metric,
+                      cache_lookups=cache_lookup_counters(cache_lookups))
 
     async def apply_faults(request: Request) -> None:
         # Runs after routing, before the handler: an injected error leaves the database alone.

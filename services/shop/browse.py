@@ -23,7 +23,7 @@ def register(app: FastAPI, ctx: ShopContext) -> None:
 
     @app.get("/api/categories")
     async def list_categories():
-        cached = ctx.list_cache.get("categories") if ctx.knobs.cache_enabled else None
+        cached = ctx.cache_get("list", "categories")
         if cached is not None:
             return cached
         await ctx.db_read_delay()
@@ -42,7 +42,7 @@ def register(app: FastAPI, ctx: ShopContext) -> None:
         size: Annotated[int, Query(ge=1, le=100)] = 20,
     ):
         key = (category, q, page, size)
-        cached = ctx.list_cache.get(key) if ctx.knobs.cache_enabled else None
+        cached = ctx.cache_get("list", key)
         if cached is not None:
             return cached
         where, params = [], []
@@ -68,7 +68,7 @@ def register(app: FastAPI, ctx: ShopContext) -> None:
     async def product_detail(id: int):
         if not 1 <= id <= MAX_ID:
             raise error(404, "no such product", "id")
-        cached = ctx.product_cache.get(id) if ctx.knobs.cache_enabled else None
+        cached = ctx.cache_get("product", id)
         if cached is not None:
             return cached
         await ctx.db_read_delay()

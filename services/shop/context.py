@@ -21,6 +21,15 @@ from services.web import error
 # Orders not yet final may change in another worker: cache them only this long.
 ORDER_CACHE_TTL_S = 0.5
 CACHE_MAX_ENTRIES = 20_000
+#: The caches whose lookups ``shop_cache_lookups_total{cache, result}`` counts.
+CACHE_NAMES = ("product", "list", "token", "order")
+CACHE_RESULTS = ("hit", "miss", "bypass")
+
+
+def cache_lookup_counters(counter: Counter) -> dict[tuple[str, str], object]:
+    """Every (cache, result) child of ``counter``, bound once (a labelled .inc() per lookup costs
+    a dict lookup and a lock, not a label resolution) and exported at 0 from the start."""
+    return {(name, result): counter.labels(name, result) for name in CACHE_NAMES for result in CACHE_RESULTS}
 
 
 class BoundedCache(dict):
@@ -47,6 +56,7 @@ class ShopContext:
     token_cache: BoundedCache = field(default_factory=BoundedCache)
     order_cache: BoundedCache = field(default_factory=BoundedCache)
     rngs: dict[str, random.Random] = field(default_factory=dict)
+    cache_lookups: dict = field(default_factory=dict)  # (cache, result) -> prometheus counter child
 
     @property
     def data_dir(self) -> Path:
@@ -64,6 +74,22 @@ class ShopContext:
             for cache in (self.product_cache, self.list_cache, self.token_cache, self.order_cache):
                 cache.clear()
 
+    def count_lookup(self, cache: str, result: str) -> None:
+        """Count one lookup of ``cache`` (CACHE_NAMES) as ``hit``, ``miss`` or ``bypass``."""
+        child = self.cache_lookups.get((cache, result))
+        if child is not None:
+            child.inc()
+
+    def cache_get(self, cache: str, key):
+        """The cached value of ``key`` in ``cache`` (None when absent or the cache is off),
+        counted as a hit, a miss or a bypass (cache switched off by the ``cache_enabled`` knob)."""
+        if not self.knobs.cache_enabled:
+            self.count_lookup(cache, "bypass")
+            return None
+        value = getattr(self, f"{cache}_cache").get(key)
+        self.count_lookup(cache, "miss" if value is None else "hit")
+        return value
+
     async def db_read_delay(self) -> None:
         """The ``db_read_latency`` fault, paid once per read that goes to the database."""
         dist = self.knobs.db_read_latency
@@ -76,8 +102,9 @@ class ShopContext:
         if not auth.lower().startswith("bearer ") or len(auth) > 200:
             raise error(401, "bearer token required", "Authorization")
         token = auth[7:].strip()
-        if self.knobs.cache_enabled and token in self.token_cache:
-            return self.token_cache[token]
+        cached = self.cache_get("token", token)
+        if cached is not None:
+            return cached
         await self.db_read_delay()
         row = self.db.one("SELECT user_id FROM sessions WHERE token = ?", (token,))
         if row is None:

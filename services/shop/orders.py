@@ -137,11 +137,14 @@ def register(app: FastAPI, ctx: ShopContext) -> None:
     async def get_order(request: Request, id: str):
         user_id = await ctx.user_id(request)
         now = ctx.now()
-        if ctx.knobs.cache_enabled:
-            hit = ctx.order_cache.get(id)
-            if hit is not None and hit[0]["user_id"] == user_id and (
-                    hit[0]["status"] in ("PAID", "FAILED") or now - hit[1] < ORDER_CACHE_TTL_S):
-                return public_order(hit[0])
+        enabled = ctx.knobs.cache_enabled
+        hit = ctx.order_cache.get(id) if enabled else None
+        # a stale entry (not final, older than the TTL) or another shopper's goes to the database: a miss
+        fresh = hit is not None and hit[0]["user_id"] == user_id and (
+            hit[0]["status"] in ("PAID", "FAILED") or now - hit[1] < ORDER_CACHE_TTL_S)
+        ctx.count_lookup("order", "hit" if fresh else "miss" if enabled else "bypass")
+        if fresh:
+            return public_order(hit[0])
         await ctx.db_read_delay()
         order = load_order(id, user_id)
         if ctx.knobs.cache_enabled:

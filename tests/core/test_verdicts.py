@@ -130,8 +130,8 @@ def test_api_scope_without_api_requests_is_an_error():
 @pytest.mark.parametrize(("body", "words"), [
     ('expr = "growth <= 0.1GB/h"\nscope = "memory"\n', "no memory growth estimate"),
     ('expr = "lost_or_duplicated_payments == 0"\nscope = "reconciliation"\n', "no reconciliation"),
-    ('expr = "order_cache_hit_rate > 0%"\nscope = "platform"\n', "cache counters are not collected"),
-    ('expr = "lag_p95 < 2s"\nscope = "telemetry"\n', "not measured yet"),
+    ('expr = "cache_hit_ratio >= 90%"\nscope = "platform"\n', "no platform/metrics.csv"),
+    ('expr = "delay_p95 <= 2s"\nscope = "telemetry"\n', "no platform/metrics.csv"),
     ('expr = "registration_completion >= 85%"\nscope = "business"\n', "no register journeys in stage 100%"),
 ])
 def test_absent_data_is_unknown_and_says_what_is_missing(body, words):

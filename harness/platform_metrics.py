@@ -1,0 +1,129 @@
+"""``platform/metrics.csv`` (the shop's /metrics scraped during the run) into results.json's
+``platform_cache`` and ``telemetry`` blocks; both are None when the run has no metrics.csv.
+
+The statistics are in :mod:`harness.core.platform_stats`; this module reads the file, picks
+the windows and the client's completions, and says why a figure is unknown.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from harness.core import platform_stats
+from harness.errors import InputError
+from harness.platform_scrape import METRICS_COLUMNS
+
+DEFINITIONS = {
+    "platform_cache": platform_stats.CACHE_DEFINITION,
+    "telemetry": platform_stats.TELEMETRY_DEFINITION,
+}
+_NUMERIC = ("t_s", "scrape_ms", "pid", "requests_total", "cache_hits", "cache_misses", "cache_bypass",
+            "order_cache_hits", "order_cache_misses", "order_cache_bypass")
+
+
+def read_metrics(path: Path) -> pd.DataFrame | None:
+    """metrics.csv as a DataFrame of the scrapes that answered, or None when absent. Raises
+    InputError naming the file and column when it is malformed (a torn last line is dropped)."""
+    if not path.exists():
+        return None
+    try:
+        frame = pd.read_csv(path, dtype={"error": str}, keep_default_na=False, na_values=[""],
+                            on_bad_lines="skip", engine="python")
+    except (pd.errors.ParserError, ValueError, UnicodeDecodeError) as error:
+        raise InputError(f"{path}: cannot be read as CSV: {error}") from error
+    missing = [c for c in METRICS_COLUMNS if c not in frame.columns]
+    if missing:
+        raise InputError(f"{path}:1: missing column(s) {', '.join(missing)}; expected the header "
+                         f"{','.join(METRICS_COLUMNS)}")
+    for column in _NUMERIC:
+        numbers = pd.to_numeric(frame[column], errors="coerce")
+        bad = numbers.isna() & frame[column].notna()
+        if bad.any():
+            row = int(np.flatnonzero(bad.to_numpy())[0])
+            raise InputError(f"{path}:{row + 2}: column {column}: {frame[column].iloc[row]!r} is not a number")
+        frame[column] = numbers
+    if frame["t_s"].isna().any():
+        row = int(np.flatnonzero(frame["t_s"].isna().to_numpy())[0])
+        raise InputError(f"{path}:{row + 2}: column t_s is empty (a time is required)")
+    answered = frame["error"].isna() & frame["requests_total"].notna()
+    return frame[answered].sort_values("t_s", kind="stable").reset_index(drop=True)
+
+
+def platform_results(run_dir: Path, manifest: dict, windows, requests: pd.DataFrame) -> tuple[dict | None, dict | None]:
+    """(platform_cache, telemetry) for a run; (None, None) without platform/metrics.csv.
+
+    ``windows`` are analysis.StageWindow (steady_start_s, end_s); ``requests`` the client's
+    requests.csv with t_s, name, response_ms and status.
+    """
+    scrapes = read_metrics(Path(run_dir) / "platform" / "metrics.csv")
+    if scrapes is None:
+        return None, None
+    return _cache(scrapes, windows), _telemetry(scrapes, manifest, windows, requests)
+
+
+def _cache(scrapes: pd.DataFrame, windows) -> dict:
+    steady = [(w.steady_start_s, w.end_s) for w in windows if w.end_s > w.steady_start_s]
+    have = scrapes.dropna(subset=["cache_hits", "cache_misses", "cache_bypass"])
+    pid = have["pid"].fillna(-1).to_numpy()
+    figures = {}
+    for prefix in ("cache", "order_cache"):
+        counts = []
+        for result in ("hits", "misses", "bypass"):
+            column = f"{prefix}_{result}"
+            values = have[column].fillna(0).to_numpy()
+            increase, used = platform_stats.windowed_increase(have["t_s"].to_numpy(), pid, values, steady)
+            counts.append(increase)
+        figures[prefix] = platform_stats.cache_block(*counts)
+    block = {**figures["cache"], "order": figures["order_cache"], "scrapes": used,
+             "processes": int(np.unique(pid).size)}
+    if not len(have):
+        block["reason"] = "the shop's /metrics has no shop_cache_lookups_total (a shop without cache counters)"
+    elif not block["lookups"]:
+        block["reason"] = "no cache lookups between scrapes in the steady windows (too few scrapes, or no load)"
+    return block
+
+
+def _telemetry(scrapes: pd.DataFrame, manifest: dict, windows, requests: pd.DataFrame) -> dict:
+    empty = platform_stats.telemetry_block(np.array([]))
+    workers = manifest.get("platform_workers")
+    if isinstance(workers, int) and workers > 1:
+        return {**empty, "reason": f"the shop ran with {workers} worker processes, each with its own counters: "
+                                   f"a scrape sees one worker's requests, not all of them"}
+    if not len(requests):
+        return {**empty, "reason": "the client recorded no requests"}
+    first_request_s = float(requests["t_s"].min())
+    load_end_s = max(w.end_s for w in windows) if windows else float(requests["t_s"].max())
+    read_s = scrapes["t_s"].to_numpy() + scrapes["scrape_ms"].fillna(0).to_numpy() / 1000.0
+    before = np.flatnonzero(read_s <= first_request_s)
+    if before.size == 0:
+        return {**empty, "reason": "no scrape answered before the first request: the counter's baseline is unknown"}
+    during = (scrapes["t_s"].to_numpy() > first_request_s) & (read_s <= load_end_s)
+    pids = scrapes["pid"].to_numpy()
+    seen = np.unique(pids[np.concatenate([before[-1:], np.flatnonzero(during)])])
+    if seen.size > 1:
+        return {**empty, "reason": f"{seen.size} shop processes answered /metrics during the load (several workers, "
+                                   f"or a restart): one scrape does not see every request"}
+    baseline = float(scrapes["requests_total"].iloc[before[-1]])
+    shown = scrapes["requests_total"].to_numpy()[during] - baseline
+    if np.any(np.diff(shown) < 0):
+        return {**empty, "reason": "the shop's request counter went down during the load (a reset)"}
+    path = requests["name"].astype(str).str.partition(" ")[2]
+    answered = requests["status"].fillna(0).to_numpy() > 0
+    shop = answered & ~path.str.startswith("/gateway").to_numpy()
+    completions = requests["t_s"].to_numpy()[shop] + requests["response_ms"].fillna(0).to_numpy()[shop] / 1000.0
+    completed = int((completions <= read_s[during][-1]).sum()) if during.any() else 0
+    if completed and shown[-1] < 0.5 * completed:
+        # a counter that misses most requests is not late, it counts something else (one of
+        # several workers, another service): a delay computed from it would be wrong
+        return {**empty, "reason": f"the shop's request counter shows {int(shown[-1])} of the {completed} requests "
+                                   f"the client had completed by the last scrape: it does not count every request "
+                                   f"(several workers behind one address?)"}
+    block = platform_stats.telemetry_block(platform_stats.staleness_s(read_s[during], shown, completions))
+    block["client_requests"] = int(shop.sum())
+    block["shown_requests"] = int(shown[-1]) if shown.size else 0
+    if not block["n"]:
+        block["reason"] = "no scrape answered during the load"
+    return block

@@ -1,0 +1,136 @@
+"""Scrape the shop's Prometheus ``/metrics`` at ~1 Hz during a run, into ``platform/metrics.csv``.
+
+A daemon thread in the harness process (it mostly waits): one GET per tick with a short
+timeout, the few figures the analysis needs parsed out and appended as one CSV row, flushed
+every tick. A failed scrape is a row with ``error`` set, never an exception: the run goes on.
+Columns (docs/run-directory.md)::
+
+    t_s,scrape_ms,error,pid,requests_total,cache_hits,cache_misses,cache_bypass,
+    order_cache_hits,order_cache_misses,order_cache_bypass
+
+``t_s`` is when the GET was sent (epoch seconds); the counters were read by the shop somewhere
+within ``scrape_ms`` after it. ``requests_total`` counts the shop's requests except its own
+plumbing (``/metrics``, ``/healthz``, ``/admin/...``) and the gateway's notifications, i.e. the
+requests a shopper's client sends. ``pid`` is the shop process that answered (with gunicorn
+``--workers N`` each worker keeps its own counters).
+
+Usage::
+
+    scraper = MetricsScraper("http://127.0.0.1:PORT", run_dir / "platform" / "metrics.csv")
+    scraper.start()
+    ...
+    scraper.stop()   # {"scrapes": 61, "failures": 0, "last_error": None}
+"""
+
+from __future__ import annotations
+
+import csv
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+from prometheus_client.parser import text_string_to_metric_families
+
+METRICS_COLUMNS = ("t_s", "scrape_ms", "error", "pid", "requests_total", "cache_hits", "cache_misses",
+                   "cache_bypass", "order_cache_hits", "order_cache_misses", "order_cache_bypass")
+SCRAPE_INTERVAL_S = 1.0
+SCRAPE_TIMEOUT_S = 0.8
+# Requests that are not a shopper's: the harness's own scrapes and admin calls, and the
+# gateway's asynchronous payment notifications.
+NOT_CLIENT_ROUTES = ("GET /metrics", "GET /healthz", "POST /api/payments/unionpay/notify")
+
+
+def parse_shop_metrics(text: str) -> dict[str, float]:
+    """The figures of one ``/metrics`` text: pid, requests_total and the cache lookup counts.
+
+    Missing metrics give no key (an old shop without cache counters still yields requests).
+    """
+    out: dict[str, float] = {}
+    requests_total = 0.0
+    seen_requests = False
+    # by sample name: the family name depends on the exposition's TYPE lines, the samples' do not
+    for sample in (s for family in text_string_to_metric_families(text) for s in family.samples):
+        if sample.name == "shop_http_requests_total":
+            seen_requests = True
+            route = sample.labels.get("route", "")
+            if route not in NOT_CLIENT_ROUTES and " /admin/" not in route:
+                requests_total += sample.value
+        elif sample.name == "shop_cache_lookups_total":
+            column = {"hit": "hits", "miss": "misses", "bypass": "bypass"}.get(sample.labels.get("result"))
+            if column is None:
+                continue
+            out[f"cache_{column}"] = out.get(f"cache_{column}", 0.0) + sample.value
+            if sample.labels.get("cache") == "order":
+                out[f"order_cache_{column}"] = sample.value
+        elif sample.name == "shop_process_pid":
+            out["pid"] = sample.value
+    if seen_requests:
+        out["requests_total"] = requests_total
+    return out
+
+
+class MetricsScraper:
+    """Background scraper of one shop's /metrics; bounded by :meth:`stop` (joins in < 2 s)."""
+
+    def __init__(self, shop_url: str, path: Path, interval_s: float = SCRAPE_INTERVAL_S,
+                 timeout_s: float = SCRAPE_TIMEOUT_S) -> None:
+        if not shop_url.startswith(("http://127.0.0.1", "http://localhost", "http://[::1]")):
+            # the harness only ever talks to loopback; a remote shop is scraped by its own monitoring
+            raise ValueError(f"metrics are scraped on loopback only, not {shop_url}")
+        self.url = shop_url.rstrip("/") + "/metrics"
+        self.path, self.interval_s, self.timeout_s = Path(path), interval_s, timeout_s
+        self.scrapes = self.failures = 0
+        self.last_error: str | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        """Open the CSV (header first) and start the thread."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._file = self.path.open("w", newline="", encoding="utf-8")
+        self._writer = csv.writer(self._file)
+        self._writer.writerow(METRICS_COLUMNS)
+        self._file.flush()
+        self._thread = threading.Thread(target=self._loop, name="metrics-scraper", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> dict:
+        """Stop the thread, close the file; returns ``{"scrapes", "failures", "last_error"}``."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=self.timeout_s + 1.0)
+            if not self._thread.is_alive():
+                self._file.close()
+        return {"scrapes": self.scrapes, "failures": self.failures, "last_error": self.last_error}
+
+    def _loop(self) -> None:
+        next_s = time.monotonic()
+        while not self._stop.is_set():
+            self._scrape_once()
+            next_s += self.interval_s
+            # a slow scrape skips ticks rather than bunching them up
+            next_s = max(next_s, time.monotonic())
+            self._stop.wait(max(0.0, next_s - time.monotonic()))
+
+    def _scrape_once(self) -> None:
+        t_s, started = time.time(), time.perf_counter()
+        figures, error = {}, ""
+        try:
+            with urllib.request.urlopen(self.url, timeout=self.timeout_s) as response:  # noqa: S310 - loopback
+                figures = parse_shop_metrics(response.read().decode("utf-8", "replace"))
+        except Exception as failure:  # noqa: BLE001 - recorded, never raised: the run goes on
+            error = f"{type(failure).__name__}: {failure}"[:200].replace("\n", " ")
+        scrape_ms = (time.perf_counter() - started) * 1000.0
+        self.scrapes += 1
+        if error:
+            self.failures += 1
+            self.last_error = error
+        row = [f"{t_s:.3f}", f"{scrape_ms:.1f}", error]
+        row += ["" if figures.get(c) is None else f"{figures[c]:.0f}" for c in METRICS_COLUMNS[3:]]
+        try:
+            self._writer.writerow(row)
+            self._file.flush()
+        except (OSError, ValueError) as failure:  # disk full or closed: stop scraping, keep the run
+            self.last_error = f"writing {self.path}: {failure}"
+            self._stop.set()
