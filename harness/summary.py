@@ -108,23 +108,25 @@ def stage_table(results: dict) -> Table:
 
 
 def targets_table(results: dict) -> Table:
-    """The targets' verdicts: id, status, measured (with its CI), threshold, explanation."""
-    table = Table(title="targets", title_justify="left")
-    for header in ("target", "status", "measured", "threshold", "explanation"):
-        table.add_column(header, overflow="fold")
+    """One row per target: id, status, the measured value in its unit, and the one-line
+    explanation (value, interval, n, threshold, source). Shared by campaign and check."""
+    from harness.core.units import COUNT, DURATION, GROWTH, RATIO, format_value
+
+    kinds = {"ms": DURATION, "ratio": RATIO, "bytes/h": GROWTH, "count": COUNT}
+    table = Table(title=f"targets of {results.get('run_id', '')}", title_justify="left")
+    table.add_column("target", no_wrap=True)
+    table.add_column("status", no_wrap=True)
+    table.add_column("measured", no_wrap=True)
+    table.add_column("explanation", overflow="fold")
     for target in results.get("targets", []):
         status = str(target.get("status", "?"))
-        unit = target.get("unit") or ""
         measured = target.get("measured")
-        ci = (target.get("ci_low"), target.get("ci_high"))
-        measured_text = "-" if measured is None else f"{_fmt(measured)} {unit}".strip()
-        if all(isinstance(v, int | float) for v in ci):
-            measured_text += f" [{_fmt(ci[0])}, {_fmt(ci[1])}]"
-        threshold = target.get("threshold")
+        measured_text = "-" if measured is None else format_value(measured, kinds.get(target.get("unit"), COUNT))
+        explanation = str(target.get("explanation", ""))
+        explanation = explanation.partition(": ")[2] or explanation  # the status is its own column
         # Text cells: an explanation or id holding "[...]" must not be read as rich markup.
         table.add_row(Text(str(target.get("id"))), Text(status, style=VERDICT_STYLE.get(status, "white")),
-                      Text(measured_text), Text("-" if threshold is None else str(threshold)),
-                      Text(str(target.get("explanation", ""))))
+                      Text(measured_text), Text(explanation))
     return table
 
 

@@ -18,16 +18,12 @@ from pathlib import Path
 
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
 
-from harness.core.units import COUNT, DURATION, GROWTH, RATIO, format_value
 from harness.errors import InputError
+from harness.summary import VERDICT_STYLE, targets_table
 
 NAME = "check"
 HELP = "re-judge a stored run against (other) targets; exit with the verdict's code"
-_KIND = {"ms": DURATION, "ratio": RATIO, "bytes/h": GROWTH, "count": COUNT}
-_STYLE = {"pass": "green", "warn": "yellow", "fail": "red", "error": "red", "unknown": "dim",
-          "invalid": "magenta", "interrupted": "yellow"}
 
 
 def prepare_parser(parser: argparse.ArgumentParser) -> None:
@@ -49,22 +45,6 @@ def run(args: argparse.Namespace) -> int:
     for reason in results.get("invalid_reasons", []):
         console.print(f"[magenta]invalid:[/magenta] {escape(reason)}")
     verdict = results["verdict"]
-    console.print(f"verdict: [bold {_STYLE.get(verdict, 'white')}]{verdict}[/] "
+    console.print(f"verdict: [bold {VERDICT_STYLE.get(verdict, 'white')}]{verdict}[/] "
                   f"(targets: {escape(results['targets_file'])}{', strict' if args.strict else ''})")
     return exit_code_for(results)
-
-
-def targets_table(results: dict) -> Table:
-    """One row per target: id, status, and the one-line explanation (value, interval, n,
-    threshold, source)."""
-    table = Table(title=f"targets of {results['run_id']}", title_justify="left")
-    table.add_column("target", no_wrap=True)
-    table.add_column("status", no_wrap=True)
-    table.add_column("measured", no_wrap=True)
-    table.add_column("explanation", overflow="fold")
-    for entry in results["targets"]:
-        style = _STYLE.get(entry["status"], "white")
-        measured = format_value(entry["measured"], _KIND.get(entry["unit"], COUNT))
-        explanation = entry["explanation"].partition(": ")[2] or entry["explanation"]
-        table.add_row(escape(entry["id"]), f"[{style}]{entry['status']}[/]", measured, escape(explanation))
-    return table

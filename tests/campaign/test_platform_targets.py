@@ -57,11 +57,13 @@ def test_cache_off_fails_the_cache_target_and_a_healthy_shop_does_not(tmp_path):
     assert _target(sick, "cache-miss-root-cause")["status"] == "fail"
     assert healthy["platform_cache"]["hits"] > 0 and healthy["platform_cache"]["bypass"] == 0
     assert _target(healthy, "cache-miss-root-cause")["status"] in ("pass", "warn")
+    # healthy, every request the shop counted is one the client recorded (the slow preset's
+    # client timeouts may still be counted by the shop, so it is not held to this)
+    assert healthy["telemetry"]["shown_requests"] <= healthy["telemetry"]["client_requests"]
     for run in (sick, healthy):
         telemetry = run["telemetry"]
         assert telemetry["n"] >= 5 and telemetry["delay_p95_s"] is not None
-        # every client request the shop counted was one the client recorded, give or take the last scrape
-        assert 0 < telemetry["shown_requests"] <= telemetry["client_requests"]
+        assert telemetry["shown_requests"] > 0
         assert _target(run, "telemetry-latency")["status"] != "unknown"  # measured, whatever it found
 
 

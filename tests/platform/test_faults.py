@@ -234,7 +234,7 @@ def test_retry_schedule_sets_the_number_of_sends(faults, new_shopper):
 def test_presets_through_the_admin_apis(faults):
     shop = faults.shop_faults(preset="documented-problems")
     gateway = faults.gateway_faults(preset="documented-problems")
-    assert shop["cache_enabled"] is False and shop["leak_bytes_per_request"] == 6944
+    assert shop["cache_enabled"] is False and shop["leak_bytes_per_request"] == 4000
     assert gateway["timeout_rate_before_commit"] + gateway["timeout_rate_after_commit"] == 0.17
     assert faults.shop_faults(preset="healthy")["cache_enabled"] is True
     bad = http().post(f"{faults.gateway_url}/sim/faults", headers=faults.admin,
