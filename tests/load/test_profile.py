@@ -31,12 +31,20 @@ def write(tmp_path: Path, text: str) -> Path:
     return path
 
 
-@pytest.mark.parametrize("name", ["smoke", "step-300", "soak", "spike"])
+@pytest.mark.parametrize("name", sorted(p.stem for p in (REPO / "profiles").glob("*.toml")))
 def test_shipped_profiles_parse(name):
     profile = load_profile(REPO / "profiles" / f"{name}.toml")
     assert profile.name == name
     assert profile.stages and profile.total_duration_s > 0
     assert (REPO / profile.mix).is_file()
+
+
+def test_faults_300_schedules_the_documented_payment_faults_at_300():
+    profile = load_profile(REPO / "profiles" / "faults-300.toml")
+    (fault,) = profile.faults
+    plan, _in_ramp = profile.stage_at(fault.at_s + 1)
+    assert plan.stage.name == "300%"
+    assert fault.knobs["timeout_rate_before_commit"] + fault.knobs["timeout_rate_after_commit"] == 0.17
 
 
 def test_step_300_is_100_200_300():
