@@ -39,6 +39,7 @@ install_if_missing() {
         exit 3
     fi
     log "installing PostgreSQL with apt-get (once)"
+    export DEBIAN_FRONTEND=noninteractive
     if ! { $sudo apt-get install -y -q postgresql >&2 || { $sudo apt-get update -q >&2 && $sudo apt-get install -y -q postgresql >&2; }; }; then
         log "apt-get install postgresql failed"
         exit 3
