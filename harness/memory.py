@@ -36,6 +36,7 @@ import numpy as np
 import pandas as pd
 
 from harness.core import growth
+from harness.rundir import read_jsonl
 
 PLATFORM_ROLES = ("shop", "shop-worker", "sut")
 CAPTURE_NAME = re.compile(r"\.bin(\.\d+)?$")
@@ -141,24 +142,10 @@ def platform_memory_series(samples_path: Path) -> tuple[str, np.ndarray, np.ndar
     return metric, per_tick.index.to_numpy(dtype=float), per_tick.to_numpy(dtype=float)
 
 
-def _events(run_dir: Path) -> list[dict]:
-    events = []
-    path = run_dir / "events.jsonl"
-    if path.exists():
-        for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
-            try:
-                value = json.loads(line)
-            except json.JSONDecodeError:
-                continue  # a torn last line after a crash
-            if isinstance(value, dict):
-                events.append(value)
-    return events
-
-
 def stage_spans_t_s(run_dir: Path) -> list[tuple[str, float, float | None]]:
     """``(stage, start_t_s, end_t_s or None)`` from events.jsonl's stage_start/stage_end."""
     spans: list[tuple[str, float, float | None]] = []
-    for event in _events(run_dir):
+    for event in read_jsonl(run_dir / "events.jsonl"):
         kind, t_s = event.get("kind"), event.get("t_s")
         if not isinstance(t_s, int | float):
             continue
@@ -179,7 +166,8 @@ def steady_window_t_s(run_dir: Path) -> tuple[float, float] | None:
         return None
     end = spans[-1][2]
     if end is None:
-        end = max((float(e["t_s"]) for e in _events(run_dir) if isinstance(e.get("t_s"), int | float)),
+        events = read_jsonl(run_dir / "events.jsonl")
+        end = max((float(e["t_s"]) for e in events if isinstance(e.get("t_s"), int | float)),
                   default=spans[-1][1])
     return spans[0][1], max(end, spans[-1][1])
 

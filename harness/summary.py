@@ -84,7 +84,11 @@ class ProgressPrinter:
 
 def stage_table(results: dict) -> Table:
     """Per stage: intended/achieved journeys/s, dropped arrivals, requests, availability, percentiles."""
-    table = Table(title=f"run {results.get('run_id', '')}", title_justify="left")
+    # The window and scope of every figure, said once: the steady part of each stage (ramps are
+    # left out), every request of the stage (shop and gateway; the targets table has api-only).
+    table = Table(title=f"run {results.get('run_id', '')}", title_justify="left",
+                  caption="per stage, ramp excluded; all requests (shop and gateway); "
+                          "generator CPU in % of one core", caption_justify="left")
     for header in ("stage", "journeys/s intended", "achieved", "dropped", "requests", "failures",
                    "availability", "P50 ms", "P95 ms", "P99 ms", "generator CPU max"):
         table.add_column(header, justify="left" if header == "stage" else "right")
