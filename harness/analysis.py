@@ -90,7 +90,7 @@ def build_results(run_dir: Path) -> dict:
         detail = manifest.get("end_detail") or ""
         invalid_reasons.append(f"the run ended with end_reason {end_reason!r}" + (f": {detail}" if detail else ""))
     notes.extend(histogram_notes(run_dir, stages))
-    platform_cache, telemetry = platform_results(run_dir, manifest, windows, requests)
+    platform_cache, telemetry, platform_time = platform_results(run_dir, manifest, windows, requests)
     return {
         "schema_version": 1,
         "run_id": run_id,
@@ -104,6 +104,7 @@ def build_results(run_dir: Path) -> dict:
         "memory": memory.memory_results(run_dir),
         "platform_cache": platform_cache,
         "telemetry": telemetry,
+        "platform_time": platform_time,
         "targets": [],
         "faults": faults_results(run_dir),
         "reconciliation": reconciliation_results(run_dir),

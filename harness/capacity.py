@@ -40,6 +40,7 @@ from harness.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_INVALID, EXIT_OK,
 from harness.profile import Profile, load_profile
 from harness.rundir import DEFAULT_REPORTS_ROOT, ensure_writable_dir, make_run_id, write_json_atomic
 
+REPORT_COST_S = 10.0  # rendering one probe's report, before one is measured
 PROBE_OVERHEAD_S = 35.0  # platform start, drain, settle, judging and the report, before one is measured
 PLATFORM_ROLES = ("shop", "shop-worker", "gateway", "sut")
 
@@ -130,6 +131,8 @@ def observe_probe(run_dir: Path, results: dict, offered_journeys_per_s: float, e
     latency = latency or {}
     generator = stage.get("generator") or {}
     cpu, procs, busiest = platform_cpu(run_dir / "samples.csv", stage)
+    time_stages = (results.get("platform_time") or {}).get("stages") or [{}]
+    db = time_stages[0] if time_stages[0].get("request_s") else {}
     targets = tuple(core.TargetOutcome(
         id=str(t["id"]), status=str(t["status"]), scope=str(t.get("scope") or ""), measured=t.get("measured"),
         threshold=t.get("threshold"), unit=str(t.get("unit") or ""), explanation=str(t.get("explanation") or ""))
@@ -145,6 +148,7 @@ def observe_probe(run_dir: Path, results: dict, offered_journeys_per_s: float, e
         p50_ms=latency.get("p50_ms"), p95_ms=latency.get("p95_ms"), p99_ms=latency.get("p99_ms"),
         platform_cpu_percent=cpu, platform_processes=procs, platform_cpu_max_percent=busiest,
         gateway_time_share=gateway_time_share(stage.get("endpoints") or []),
+        db_time_share=db.get("db_share"), db_wait_share=db.get("db_wait_share"),
         endpoint_p95_ms={str(e["name"]): float(e["p95_ms"]) for e in stage.get("endpoints") or []
                          if e.get("p95_ms") is not None},
         platform_died=end_reason == "platform-died",
@@ -236,6 +240,9 @@ class CapacitySearch:
                 step = core.Stop("error", failure)
                 break
             self._write(None)
+        edge = core.bracket(self.probes)
+        self._render_edge_reports({edge.highest_pass, edge.lowest_break} - {None},
+                                  deadline=t0 + self.request.budget_s)
         summary = self._write(step)
         for line in summary.get("sentences", []):
             self.console.print(line)
@@ -262,7 +269,7 @@ class CapacitySearch:
             outcome = orch.execute(orch.RunRequest(
                 argv=req.argv, profile=profile, locustfile=req.locustfile, target=req.target, workers=req.workers,
                 platform_workers=req.platform_workers, faults=req.faults, out=self.path / "probes" / name,
-                targets_path=self.targets_file, strict=False,
+                targets_path=self.targets_file, strict=False, render_report=False,
                 extra={"capacity": {"search": str(self.path), "probe": index, "phase": step.phase,
                                     "journeys_per_s": step.journeys_per_s}}),
                 console=Console(file=log, width=160, force_terminal=False))
@@ -284,6 +291,30 @@ class CapacitySearch:
                            + (" [generator-bound: " + "; ".join(judgement.generator_reasons) + "]"
                               if judgement.generator_bound else ""))
         return outcome, probe
+
+    def _render_edge_reports(self, edge: set[float], deadline: float) -> None:
+        """Reports (report.html/.md, junit.xml, charts) for the probes at the edge: the capacity
+        and the lowest break, as the budget allows. The other probes keep results.json;
+        ``harness report DIR`` renders any of them (every probe would cost ~9 s each)."""
+        spent: list[float] = []
+        for record in self.records:
+            if record["journeys_per_s"] not in edge or "observation" not in record:
+                continue
+            run_dir = self.path / record["run_dir"]
+            if time.monotonic() + max(spent, default=REPORT_COST_S) > deadline:
+                self.console.print(f"no time left in the budget to render {run_dir}'s report "
+                                   f"(harness report {run_dir})", markup=False)
+                continue
+            started = time.monotonic()
+            try:
+                from harness.report import render_run
+                results = json.loads((run_dir / "results.json").read_text(encoding="utf-8"))
+                render_run(run_dir, results)
+                record["report"] = str(Path(record["run_dir"]) / "report.html")
+                spent.append(time.monotonic() - started)
+            except Exception as error:  # noqa: BLE001 - the search's result stands without the report
+                self.console.print(f"rendering {run_dir}'s report failed: {type(error).__name__}: {error}",
+                                   markup=False)
 
     def _write(self, stop: core.Stop | None) -> dict:
         cores = os.cpu_count() or 1

@@ -52,6 +52,7 @@ class RunRequest:
     sut_pids: tuple[int, ...] = ()  # processes of a service the harness did not start, sampled as "sut"
     faults_schedule: tuple = ()  # harness.fault_schedule.FaultSpec, applied to the embedded platform
     recorder_options: bool = True
+    render_report: bool = True  # False: results.json only (no report.html/.md, junit.xml, charts); `harness report DIR` renders it later
     extra: dict = field(default_factory=dict)
 
 
@@ -394,6 +395,9 @@ def _judge_and_render(request: RunRequest, run_dir: RunDirectory, console: Conso
     except Exception as error:  # noqa: BLE001 - the raw data stays; say why there is no verdict
         console.print(f"judging the run failed: {type(error).__name__}: {error}", style="red", markup=False)
         return None
+    if not request.render_report:
+        console.print(f"report not rendered (render it with: harness report {run_dir.path})", markup=False)
+        return results
     try:
         from harness.report import render_run
         for path in render_run(run_dir.path, results):

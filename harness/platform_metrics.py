@@ -1,5 +1,6 @@
 """``platform/metrics.csv`` (the shop's /metrics scraped during the run) into results.json's
-``platform_cache`` and ``telemetry`` blocks; both are None when the run has no metrics.csv.
+``platform_cache``, ``telemetry`` and ``platform_time`` blocks; all None when the run has no
+metrics.csv.
 
 The statistics are in :mod:`harness.core.platform_stats`; this module reads the file, picks
 the windows and the client's completions, and says why a figure is unknown.
@@ -14,14 +15,15 @@ import pandas as pd
 
 from harness.core import platform_stats
 from harness.errors import InputError
-from harness.platform_scrape import METRICS_COLUMNS
+from harness.platform_scrape import METRICS_COLUMNS, SECONDS_COLUMNS
 
 DEFINITIONS = {
     "platform_cache": platform_stats.CACHE_DEFINITION,
     "telemetry": platform_stats.TELEMETRY_DEFINITION,
+    "platform_time": platform_stats.TIME_DEFINITION,
 }
 _NUMERIC = ("t_s", "scrape_ms", "pid", "requests_total", "cache_hits", "cache_misses", "cache_bypass",
-            "order_cache_hits", "order_cache_misses", "order_cache_bypass")
+            "order_cache_hits", "order_cache_misses", "order_cache_bypass", *SECONDS_COLUMNS)
 
 
 def read_metrics(path: Path) -> pd.DataFrame | None:
@@ -34,6 +36,9 @@ def read_metrics(path: Path) -> pd.DataFrame | None:
                             on_bad_lines="skip", engine="python")
     except (pd.errors.ParserError, ValueError, UnicodeDecodeError) as error:
         raise InputError(f"{path}: cannot be read as CSV: {error}") from error
+    for column in SECONDS_COLUMNS:  # added later: a run directory written before has none
+        if column not in frame.columns:
+            frame[column] = np.nan
     missing = [c for c in METRICS_COLUMNS if c not in frame.columns]
     if missing:
         raise InputError(f"{path}:1: missing column(s) {', '.join(missing)}; expected the header "
@@ -52,16 +57,39 @@ def read_metrics(path: Path) -> pd.DataFrame | None:
     return frame[answered].sort_values("t_s", kind="stable").reset_index(drop=True)
 
 
-def platform_results(run_dir: Path, manifest: dict, windows, requests: pd.DataFrame) -> tuple[dict | None, dict | None]:
-    """(platform_cache, telemetry) for a run; (None, None) without platform/metrics.csv.
+def platform_results(run_dir: Path, manifest: dict, windows, requests: pd.DataFrame
+                     ) -> tuple[dict | None, dict | None, dict | None]:
+    """(platform_cache, telemetry, platform_time) for a run; Nones without platform/metrics.csv.
 
     ``windows`` are analysis.StageWindow (steady_start_s, end_s); ``requests`` the client's
     requests.csv with t_s, name, response_ms and status.
     """
     scrapes = read_metrics(Path(run_dir) / "platform" / "metrics.csv")
     if scrapes is None:
-        return None, None
-    return _cache(scrapes, windows), _telemetry(scrapes, manifest, windows, requests)
+        return None, None, None
+    return _cache(scrapes, windows), _telemetry(scrapes, manifest, windows, requests), _time(scrapes, windows)
+
+
+def _time(scrapes: pd.DataFrame, windows) -> dict:
+    """Per stage (steady part): seconds the shop spent answering client requests and on its
+    database, from the increases of its counters; the database's share of request time."""
+    have = scrapes.dropna(subset=["request_seconds", "db_seconds"])
+    pid = have["pid"].fillna(-1).to_numpy()
+    stages = []
+    for window in windows:
+        span = [(window.steady_start_s, window.end_s)] if window.end_s > window.steady_start_s else []
+        figures = {}
+        for column in SECONDS_COLUMNS:
+            values = have[column].fillna(0).to_numpy()
+            figures[column], used = platform_stats.windowed_increase(have["t_s"].to_numpy(), pid, values, span)
+        stages.append({"stage": window.name, "scrapes": used,
+                       **platform_stats.time_block(figures["request_seconds"], figures["db_seconds"],
+                                                   figures["db_wait_seconds"])})
+    block = {"stages": stages, "processes": int(np.unique(pid).size)}
+    if not len(have):
+        block["reason"] = ("the shop's /metrics has no shop_db_seconds_total or request durations "
+                           "(a shop without them, or a run directory written before they were scraped)")
+    return block
 
 
 def _cache(scrapes: pd.DataFrame, windows) -> dict:

@@ -6,12 +6,16 @@ every tick. A failed scrape is a row with ``error`` set, never an exception: the
 Columns (docs/run-directory.md)::
 
     t_s,scrape_ms,error,pid,requests_total,cache_hits,cache_misses,cache_bypass,
-    order_cache_hits,order_cache_misses,order_cache_bypass
+    order_cache_hits,order_cache_misses,order_cache_bypass,request_seconds,db_seconds,db_wait_seconds
 
 ``t_s`` is when the GET was sent (epoch seconds); the counters were read by the shop somewhere
 within ``scrape_ms`` after it. ``requests_total`` counts the shop's requests except its own
 plumbing (``/metrics``, ``/healthz``, ``/admin/...``) and the gateway's notifications, i.e. the
-requests a shopper's client sends. ``pid`` is the shop process that answered (with gunicorn
+requests a shopper's client sends. ``request_seconds`` is the time the shop spent answering
+those requests (``shop_http_request_duration_seconds_sum``), ``db_seconds`` the part of it on its
+database (``shop_db_seconds_total``: SQL, simulated reads and the wait for a connection),
+``db_wait_seconds`` the wait for a connection alone; their increases give the database's share
+of request time. ``pid`` is the shop process that answered (with gunicorn
 ``--workers N`` each worker keeps its own counters).
 
 Usage::
@@ -33,7 +37,9 @@ from pathlib import Path
 from prometheus_client.parser import text_string_to_metric_families
 
 METRICS_COLUMNS = ("t_s", "scrape_ms", "error", "pid", "requests_total", "cache_hits", "cache_misses",
-                   "cache_bypass", "order_cache_hits", "order_cache_misses", "order_cache_bypass")
+                   "cache_bypass", "order_cache_hits", "order_cache_misses", "order_cache_bypass",
+                   "request_seconds", "db_seconds", "db_wait_seconds")
+SECONDS_COLUMNS = ("request_seconds", "db_seconds", "db_wait_seconds")  # written with decimals
 SCRAPE_INTERVAL_S = 1.0
 SCRAPE_TIMEOUT_S = 0.8
 # Requests that are not a shopper's: the harness's own scrapes and admin calls, and the
@@ -42,13 +48,14 @@ NOT_CLIENT_ROUTES = ("GET /metrics", "GET /healthz", "POST /api/payments/unionpa
 
 
 def parse_shop_metrics(text: str) -> dict[str, float]:
-    """The figures of one ``/metrics`` text: pid, requests_total and the cache lookup counts.
+    """The figures of one ``/metrics`` text: pid, requests_total, the cache lookup counts and the
+    seconds spent answering client requests and on the database.
 
     Missing metrics give no key (an old shop without cache counters still yields requests).
     """
     out: dict[str, float] = {}
-    requests_total = 0.0
-    seen_requests = False
+    requests_total = request_seconds = 0.0
+    seen_requests = seen_durations = False
     # by sample name: the family name depends on the exposition's TYPE lines, the samples' do not
     for sample in (s for family in text_string_to_metric_families(text) for s in family.samples):
         if sample.name == "shop_http_requests_total":
@@ -56,6 +63,15 @@ def parse_shop_metrics(text: str) -> dict[str, float]:
             route = sample.labels.get("route", "")
             if route not in NOT_CLIENT_ROUTES and " /admin/" not in route:
                 requests_total += sample.value
+        elif sample.name == "shop_http_request_duration_seconds_sum":
+            seen_durations = True
+            route = sample.labels.get("route", "")
+            if route not in NOT_CLIENT_ROUTES and " /admin/" not in route:
+                request_seconds += sample.value
+        elif sample.name == "shop_db_seconds_total":
+            out["db_seconds"] = out.get("db_seconds", 0.0) + sample.value
+            if sample.labels.get("part") == "pool_wait":
+                out["db_wait_seconds"] = sample.value
         elif sample.name == "shop_cache_lookups_total":
             column = {"hit": "hits", "miss": "misses", "bypass": "bypass"}.get(sample.labels.get("result"))
             if column is None:
@@ -67,6 +83,8 @@ def parse_shop_metrics(text: str) -> dict[str, float]:
             out["pid"] = sample.value
     if seen_requests:
         out["requests_total"] = requests_total
+    if seen_durations:
+        out["request_seconds"] = request_seconds
     return out
 
 
@@ -127,7 +145,8 @@ class MetricsScraper:
             self.failures += 1
             self.last_error = error
         row = [f"{t_s:.3f}", f"{scrape_ms:.1f}", error]
-        row += ["" if figures.get(c) is None else f"{figures[c]:.0f}" for c in METRICS_COLUMNS[3:]]
+        row += ["" if figures.get(c) is None else f"{figures[c]:.4f}" if c in SECONDS_COLUMNS else f"{figures[c]:.0f}"
+                for c in METRICS_COLUMNS[3:]]
         try:
             self._writer.writerow(row)
             self._file.flush()

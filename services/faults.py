@@ -22,6 +22,7 @@ SHOP_DEFAULTS: dict = {
     "error_rate": {},
     "cache_enabled": True,
     "db_read_latency": {"kind": "none"},
+    "db_connections": 0,
     "leak_bytes_per_request": 0,
     "skip_notify_idempotency": False,
     "sms_sandbox": True,
@@ -142,6 +143,7 @@ class ShopKnobs:
     error_rate: dict[str, float] = field(default_factory=dict)
     cache_enabled: bool = True
     db_read_latency: LatencyDist = NO_LATENCY
+    db_connections: int = 0  # 0: every read starts at once; N: at most N at a time per shop process
     leak_bytes_per_request: int = 0
     skip_notify_idempotency: bool = False
     sms_sandbox: bool = True
@@ -161,12 +163,16 @@ def shop_knobs(d: dict) -> ShopKnobs:
     leak = d["leak_bytes_per_request"]
     if isinstance(leak, bool) or not isinstance(leak, int) or not 0 <= leak <= 10_000_000:
         raise KnobError("leak_bytes_per_request", "must be an integer between 0 and 10000000")
+    connections = d["db_connections"]
+    if isinstance(connections, bool) or not isinstance(connections, int) or not 0 <= connections <= 10_000:
+        raise KnobError("db_connections", "must be an integer between 0 (no limit) and 10000")
     return ShopKnobs(
         raw=d,
         latency=latency,
         error_rate=errors,
         cache_enabled=_bool(d, "cache_enabled"),
         db_read_latency=LatencyDist.parse(d["db_read_latency"], "db_read_latency"),
+        db_connections=connections,
         leak_bytes_per_request=leak,
         skip_notify_idempotency=_bool(d, "skip_notify_idempotency"),
         sms_sandbox=_bool(d, "sms_sandbox"),

@@ -41,6 +41,8 @@ REQUIRED_HEADROOM_FACTOR = 3.0  # the documented "300% of nominal load"
 CPU_SATURATED_FRACTION = 0.85  # of the cores a process group can use
 GATEWAY_SHARE_SATURATED = 0.5  # of all request time
 GATEWAY_SHARE_GROWTH = 0.15  # over the lowest probe's share
+DB_SHARE_SATURATED = 0.5  # of the shop's request time
+DB_SHARE_GROWTH = 0.15  # over the lowest probe's share
 
 
 @dataclass(frozen=True)
@@ -77,6 +79,8 @@ class ProbeObservation:
     endpoint_p95_ms: dict[str, float] = field(default_factory=dict)  # request name -> P95
     host_cpu_percent: float | None = None  # the whole machine, all processes, % of all cores
     gateway_time_share: float | None = None
+    db_time_share: float | None = None  # the shop's database time / its request time (its own counters)
+    db_wait_share: float | None = None  # the part of it waiting for a database connection
     platform_died: bool = False
     run_dir: str = ""
 
@@ -271,8 +275,8 @@ def next_step(config: SearchConfig, probes: Sequence[Probe], elapsed_s: float, p
 # --- the result -----------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Saturation:
-    """What ran out: ``resource`` is generator, platform-cpu, gateway-cpu, host-cpu, gateway-latency
-    or unattributed; ``evidence`` gives the figures."""
+    """What ran out: ``resource`` is generator, platform-cpu, gateway-cpu, database, host-cpu,
+    gateway-latency or unattributed; ``evidence`` gives the figures."""
 
     resource: str
     evidence: tuple[str, ...]
@@ -302,10 +306,20 @@ def attribute_saturation(obs: ProbeObservation, baseline: ProbeObservation | Non
         base = "" if baseline is None or baseline.gateway_time_share is None else \
             f" (lowest probe {baseline.gateway_time_share:.0%})"
         evidence.append(f"gateway share of request time {share:.0%}{base}")
+    db = obs.db_time_share
+    database_grew = False
+    if db is not None:
+        base = "" if baseline is None or baseline.db_time_share is None else f" (lowest probe {baseline.db_time_share:.0%})"
+        wait = "" if obs.db_wait_share is None else f", {obs.db_wait_share:.0%} waiting for a connection"
+        evidence.append(f"database share of the shop's request time {db:.0%}{wait}{base}")
+        database_grew = db >= DB_SHARE_SATURATED and (baseline is None or baseline.db_time_share is None
+                                                      or db >= baseline.db_time_share + DB_SHARE_GROWTH)
     if shop_cpu >= CPU_SATURATED_FRACTION * shop_limit:
         return Saturation("platform-cpu", tuple(evidence))
     if busiest.get("gateway", gateway_cpu) >= CPU_SATURATED_FRACTION * 100.0:
         return Saturation("gateway-cpu", tuple(evidence))
+    if database_grew:
+        return Saturation("database", tuple(evidence))
     if obs.host_cpu_percent is not None:
         evidence.append(f"the machine's CPUs {obs.host_cpu_percent:.0f}% busy (all processes, {cores} cores)")
     if total_cpu >= CPU_SATURATED_FRACTION * 100.0 * cores or (
@@ -315,8 +329,8 @@ def attribute_saturation(obs: ProbeObservation, baseline: ProbeObservation | Non
             baseline is None or baseline.gateway_time_share is None
             or share >= baseline.gateway_time_share + GATEWAY_SHARE_GROWTH):
         return Saturation("gateway-latency", tuple(evidence))
-    return Saturation("unattributed", (*evidence, "no CPU near its limit and the gateway's share did not grow: "
-                                                  "latency rose from waiting (database, locks or queues)"))
+    return Saturation("unattributed", (*evidence, "no CPU near its limit and neither the database's nor the "
+                                                  "gateway's share grew: latency rose from waiting (locks or queues)"))
 
 
 def summarize(config: SearchConfig, probes: Sequence[Probe], stop: Stop, cores: int) -> dict:

@@ -39,6 +39,28 @@ TELEMETRY_DEFINITION = (
     "hide delay (floored at 0)"
 )
 
+TIME_DEFINITION = (
+    "platform time: per stage (its steady part), the increase of the shop's own counters between the "
+    "first and last scrape in the window, per shop process, summed: request_s = time spent answering "
+    "client requests (shop_http_request_duration_seconds_sum, the harness's scrapes and the gateway's "
+    "notifications left out), db_s = time on the database (shop_db_seconds_total: executing SQL, "
+    "simulated reads, waiting for a connection), db_wait_s = the wait for a connection alone. "
+    "db_share = db_s / request_s: the part of request time the database accounts for (the rest is the "
+    "shop's own work, its queue, and the gateway calls it makes). Requests overlap, so both are sums of "
+    "request durations, not wall-clock time"
+)
+
+
+def time_block(request_s: float, db_s: float, db_wait_s: float) -> dict:
+    """``{"request_s", "db_s", "db_wait_s", "db_share", "db_wait_share"}`` (shares None without
+    request time)."""
+
+    def share(part: float) -> float | None:
+        return min(1.0, part / request_s) if request_s > 0 else None
+
+    return {"request_s": round(request_s, 4), "db_s": round(db_s, 4), "db_wait_s": round(db_wait_s, 4),
+            "db_share": share(db_s), "db_wait_share": share(db_wait_s)}
+
 
 def counter_increase(values: np.ndarray) -> float:
     """How much a cumulative counter rose over consecutive readings; a drop is a reset (the

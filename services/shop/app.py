@@ -11,6 +11,7 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import Counter, Gauge
+from prometheus_client.core import CounterMetricFamily
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from services.config import ServiceConfig
@@ -50,6 +51,23 @@ def _http_handler(_request: Request, exc: StarletteHTTPException) -> JSONRespons
                         headers=getattr(exc, "headers", None))
 
 
+class DatabaseTime:
+    """Collector of ``shop_db_seconds_total{part}``: seconds this process spent on its database.
+    ``sql`` executing SQL (lock waits included), ``read`` simulated reads holding a connection
+    (the ``db_read_latency`` knob), ``pool_wait`` waiting for one (``db_connections``). Against
+    ``shop_http_request_duration_seconds_sum`` it gives the database's share of request time."""
+
+    def __init__(self, ctx: ShopContext) -> None:
+        self.ctx = ctx
+
+    def collect(self):
+        family = CounterMetricFamily("shop_db_seconds", "Seconds spent on the database, by part", labels=["part"])
+        family.add_metric(["sql"], self.ctx.db.sql_s)
+        family.add_metric(["read"], self.ctx.db_read_s)
+        family.add_metric(["pool_wait"], self.ctx.db_wait_s)
+        yield family
+
+
 def create_app(config: ServiceConfig) -> FastAPI:
     """The shop application for ``config`` (tables created and catalogue seeded if missing)."""
     db = Database(config.database, config.data_dir)
@@ -65,6 +83,7 @@ def create_app(config: ServiceConfig) -> FastAPI:
     ctx = ShopContext(config=config, db=db, keys=ensure_keys(config.keys_dir),
                       knobs=shop_knobs(config.shop_faults), orders_metric=orders_metric, leak_metric=leak_metric,
                       cache_lookups=cache_lookup_counters(cache_lookups))
+    registry.register(DatabaseTime(ctx))
 
     async def apply_faults(request: Request) -> None:
         # Runs after routing, before the handler: an injected error leaves the database alone.

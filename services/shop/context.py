@@ -57,6 +57,18 @@ class ShopContext:
     order_cache: BoundedCache = field(default_factory=BoundedCache)
     rngs: dict[str, random.Random] = field(default_factory=dict)
     cache_lookups: dict = field(default_factory=dict)  # (cache, result) -> prometheus counter child
+    # Simulated database time (the db_read_latency and db_connections knobs), in seconds, for
+    # shop_db_seconds_total: reads held a connection for read_s, waited for one for wait_s.
+    db_read_s: float = 0.0
+    db_wait_s: float = 0.0
+    db_pool: asyncio.Semaphore | None = None
+
+    def __post_init__(self) -> None:
+        self.db_pool = self._new_pool()
+
+    def _new_pool(self) -> asyncio.Semaphore | None:
+        n = self.knobs.db_connections
+        return asyncio.Semaphore(n) if n else None
 
     @property
     def data_dir(self) -> Path:
@@ -69,7 +81,10 @@ class ShopContext:
         return self.rngs[family]
 
     def set_knobs(self, raw: dict) -> None:
+        previous = self.knobs.db_connections
         self.knobs = shop_knobs(raw)
+        if self.knobs.db_connections != previous:
+            self.db_pool = self._new_pool()  # reads already waiting finish on the old pool
         if not self.knobs.cache_enabled:
             for cache in (self.product_cache, self.list_cache, self.token_cache, self.order_cache):
                 cache.clear()
@@ -91,10 +106,25 @@ class ShopContext:
         return value
 
     async def db_read_delay(self) -> None:
-        """The ``db_read_latency`` fault, paid once per read that goes to the database."""
+        """The ``db_read_latency`` fault, paid once per read that goes to the database; with
+        ``db_connections`` N, the read first waits for one of this process's N connections
+        (a pool: reads beyond N queue), so a slower or busier database costs capacity, not
+        only latency. Both times are counted in ``shop_db_seconds_total``."""
         dist = self.knobs.db_read_latency
-        if not dist.is_zero:
-            await asyncio.sleep(dist.sample_ms(self.rng("db")) / 1000.0)
+        if dist.is_zero:
+            return
+        read_s = dist.sample_ms(self.rng("db")) / 1000.0
+        pool = self.db_pool
+        if pool is None:
+            await asyncio.sleep(read_s)
+            self.db_read_s += read_s
+            return
+        asked = time.perf_counter()
+        async with pool:
+            got = time.perf_counter()
+            self.db_wait_s += got - asked
+            await asyncio.sleep(read_s)
+            self.db_read_s += time.perf_counter() - got
 
     async def user_id(self, request: Request) -> str:
         """The shopper behind the bearer token; 401 naming Authorization otherwise."""

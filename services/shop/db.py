@@ -9,6 +9,7 @@ written once with ``?`` placeholders and rewritten to ``%s`` for psycopg.
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -53,6 +54,7 @@ class Database:
     """A thin portable wrapper: :meth:`all`, :meth:`one`, :meth:`run`, :meth:`transaction`."""
 
     def __init__(self, url: str, data_dir: Path):
+        self.sql_s = 0.0  # seconds spent executing SQL (shop_db_seconds_total{part="sql"})
         self.is_postgres = url.startswith(("postgresql://", "postgres://"))
         if self.is_postgres:
             import psycopg
@@ -73,29 +75,48 @@ class Database:
 
     def all(self, sql: str, params: Sequence = ()) -> list[tuple]:
         """Every row of a query."""
-        return list(self.conn.execute(self._sql(sql), tuple(params)).fetchall())
+        started = time.perf_counter()
+        try:
+            return list(self.conn.execute(self._sql(sql), tuple(params)).fetchall())
+        finally:
+            self.sql_s += time.perf_counter() - started
 
     def one(self, sql: str, params: Sequence = ()) -> tuple | None:
         """The first row of a query, or None."""
-        return self.conn.execute(self._sql(sql), tuple(params)).fetchone()
+        started = time.perf_counter()
+        try:
+            return self.conn.execute(self._sql(sql), tuple(params)).fetchone()
+        finally:
+            self.sql_s += time.perf_counter() - started
 
     def run(self, sql: str, params: Sequence = ()) -> int:
         """Execute a write; the number of rows it changed."""
+        started = time.perf_counter()
         try:
             return self.conn.execute(self._sql(sql), tuple(params)).rowcount
         except self._integrity as error:
             raise IntegrityError(str(error)) from error
+        finally:
+            self.sql_s += time.perf_counter() - started
+
+    def _timed(self, sql: str) -> None:
+        started = time.perf_counter()
+        try:
+            self.conn.execute(sql)
+        finally:
+            self.sql_s += time.perf_counter() - started
 
     @contextmanager
     def transaction(self) -> Iterator[Database]:
-        """A write transaction (BEGIN IMMEDIATE on SQLite): commit on success, else roll back."""
-        self.conn.execute("BEGIN IMMEDIATE" if not self.is_postgres else "BEGIN")
+        """A write transaction (BEGIN IMMEDIATE on SQLite): commit on success, else roll back.
+        Waiting for SQLite's write lock is SQL time too."""
+        self._timed("BEGIN IMMEDIATE" if not self.is_postgres else "BEGIN")
         try:
             yield self
         except BaseException:
-            self.conn.execute("ROLLBACK")
+            self._timed("ROLLBACK")
             raise
-        self.conn.execute("COMMIT")
+        self._timed("COMMIT")
 
     def setup(self, seed: int) -> None:
         """Create the tables if missing and seed the catalogue if it is empty."""

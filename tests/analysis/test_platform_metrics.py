@@ -9,7 +9,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from harness.core.platform_stats import counter_increase, staleness_s, telemetry_block, windowed_increase
+from harness.core.platform_stats import (
+    counter_increase,
+    staleness_s,
+    telemetry_block,
+    time_block,
+    windowed_increase,
+)
 from harness.errors import InputError
 from harness.judge import DEFAULT_TARGETS, judge_run
 from harness.platform_scrape import METRICS_COLUMNS, parse_shop_metrics
@@ -33,7 +39,9 @@ def write_metrics(run_dir, *, lag_s: float = 0.0, hit_share: float = 0.95, cache
         "requests_total": 17 + np.searchsorted(done, t_s - lag_s, side="right"),  # 17 from before the run
         "cache_hits": hits, "cache_misses": lookups - hits if cache_on else 0,
         "cache_bypass": 0 if cache_on else lookups, "order_cache_hits": 0, "order_cache_misses": 0,
-        "order_cache_bypass": 0})
+        "order_cache_bypass": 0,
+        "request_seconds": np.clip(t_s - T0_S, 0, None) * 2.0, "db_seconds": np.clip(t_s - T0_S, 0, None) * 0.5,
+        "db_wait_seconds": np.clip(t_s - T0_S, 0, None) * 0.1})
     (run_dir / "platform").mkdir(exist_ok=True)
     frame[list(METRICS_COLUMNS)].to_csv(run_dir / "platform" / "metrics.csv", index=False)
 
@@ -148,9 +156,17 @@ def test_parse_shop_metrics_leaves_out_the_harness_and_gateway_requests():
         '# TYPE shop_cache_lookups counter',
         'shop_cache_lookups_total{cache="product",result="hit"} 4.0',
         'shop_cache_lookups_total{cache="order",result="miss"} 2.0',
-        '# TYPE shop_process_pid gauge', 'shop_process_pid 99.0', ''])
+        '# TYPE shop_process_pid gauge', 'shop_process_pid 99.0',
+        '# TYPE shop_http_request_duration_seconds histogram',
+        'shop_http_request_duration_seconds_sum{route="GET /api/cart"} 1.25',
+        'shop_http_request_duration_seconds_sum{route="GET /metrics"} 9.0',
+        'shop_http_request_duration_seconds_sum{route="POST /api/payments/unionpay/notify"} 3.0',
+        '# TYPE shop_db_seconds counter',
+        'shop_db_seconds_total{part="sql"} 0.25', 'shop_db_seconds_total{part="read"} 0.5',
+        'shop_db_seconds_total{part="pool_wait"} 0.125', ''])
     figures = parse_shop_metrics(text)
     assert figures["requests_total"] == 7 and figures["pid"] == 99
+    assert figures["request_seconds"] == 1.25 and figures["db_seconds"] == 0.875 and figures["db_wait_seconds"] == 0.125
     assert figures["cache_hits"] == 4 and figures["cache_misses"] == 2 and figures["order_cache_misses"] == 2
 
 
@@ -163,3 +179,42 @@ def test_a_counter_that_misses_most_requests_is_unknown_not_late(run_dir):
     found = verdicts(run_dir)
     assert found["telemetry-latency"]["status"] == "unknown"
     assert "does not count every request" in found["telemetry-latency"]["explanation"]
+
+
+def test_platform_time_gives_the_database_share_of_request_time(run_dir):
+    write_metrics(run_dir)
+    results = judge_run(run_dir, targets_path=DEFAULT_TARGETS, write=False)
+    block = results["platform_time"]
+    assert "platform_time" in results["definitions"]
+    (stage,) = block["stages"]
+    assert stage["stage"] == "100%" and stage["scrapes"] > 20
+    assert stage["db_share"] == pytest.approx(0.25) and stage["db_wait_share"] == pytest.approx(0.05)
+    assert stage["request_s"] == pytest.approx(2.0 * 25.0, rel=0.1)  # 2 s of request time per second, steady part
+
+
+def test_a_metrics_file_from_before_the_time_columns_still_reads(run_dir):
+    """Run directories written before request/db seconds were scraped: the cache figures stand,
+    the time block says why it has nothing."""
+    write_metrics(run_dir)
+    path = run_dir / "platform" / "metrics.csv"
+    frame = pd.read_csv(path)
+    frame.drop(columns=["request_seconds", "db_seconds", "db_wait_seconds"]).to_csv(path, index=False)
+    results = judge_run(run_dir, targets_path=DEFAULT_TARGETS, write=False)
+    assert results["platform_cache"]["hit_ratio"] == pytest.approx(0.95, abs=0.01)
+    assert results["platform_time"]["stages"][0]["db_share"] is None
+    assert "shop_db_seconds_total" in results["platform_time"]["reason"]
+
+
+def test_a_garbled_seconds_column_is_named(run_dir):
+    write_metrics(run_dir)
+    path = run_dir / "platform" / "metrics.csv"
+    frame = pd.read_csv(path).astype({"db_seconds": object})
+    frame.loc[4, "db_seconds"] = "lots"
+    frame.to_csv(path, index=False)
+    with pytest.raises(InputError, match=r"metrics.csv:6: column db_seconds: 'lots'"):
+        judge_run(run_dir, targets_path=DEFAULT_TARGETS, write=False)
+
+
+def test_time_block_without_request_time_has_no_share():
+    assert time_block(0.0, 0.0, 0.0)["db_share"] is None
+    assert time_block(10.0, 12.0, 1.0)["db_share"] == 1.0  # clipped: overlapping reads can exceed it

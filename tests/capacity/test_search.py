@@ -29,7 +29,7 @@ def breaking_rate(knee: float, base_ms: float = 200.0) -> float:
 
 def observe(rate: float, p95_ms: float, *, generator_cpu: float = 40.0, achieved_fraction: float = 1.0,
             dropped: int = 0, shop_cpu: float = 50.0, gateway_share: float = 0.1,
-            host_cpu: float | None = None) -> core.ProbeObservation:
+            host_cpu: float | None = None, db_share: float | None = 0.02) -> core.ProbeObservation:
     """A probe observation as the shell would build it, judged by the verdict machinery's rule."""
     status = "pass" if p95_ms <= P95_TARGET_MS else "fail"
     return core.ProbeObservation(
@@ -41,7 +41,8 @@ def observe(rate: float, p95_ms: float, *, generator_cpu: float = 40.0, achieved
         generator_cpu_percent_max=generator_cpu, p50_ms=min(p95_ms, 1e9) / 3, p95_ms=min(p95_ms, 1e9),
         p99_ms=min(p95_ms, 1e9) * 1.5, platform_cpu_percent={"shop": shop_cpu, "gateway": 5.0},
         platform_processes={"shop": 2, "gateway": 1}, platform_cpu_max_percent={"shop": shop_cpu, "gateway": 5.0},
-        gateway_time_share=gateway_share, host_cpu_percent=host_cpu,
+        gateway_time_share=gateway_share, host_cpu_percent=host_cpu, db_time_share=db_share,
+        db_wait_share=None if db_share is None else db_share / 2,
         endpoint_p95_ms={"GET /api/cart": 50.0, "GET /api/products/[id]": min(p95_ms, 1e9) * 1.2,
                          "GET /static/img/[name]": 1e6})
 
@@ -227,12 +228,27 @@ def test_a_shortfall_of_started_journeys_is_generator_bound() -> None:
     ({"shop_cpu": 60.0, "generator_cpu": 85.0}, 1, "host-cpu"),
     ({"shop_cpu": 30.0}, 4, "unattributed"),
     ({"shop_cpu": 30.0, "host_cpu": 97.0}, 2, "host-cpu"),
+    ({"shop_cpu": 30.0, "db_share": 0.8}, 2, "database"),
+    ({"shop_cpu": 30.0, "db_share": 0.8, "host_cpu": 97.0}, 2, "database"),  # the more specific cause
+    ({"shop_cpu": 95.0, "db_share": 0.8}, 2, "platform-cpu"),  # a full CPU slows SQL too
+    ({"shop_cpu": 30.0, "db_share": 0.4}, 4, "unattributed"),
+    ({"shop_cpu": 30.0, "db_share": None}, 4, "unattributed"),  # a shop without database counters
 ])
 def test_saturation_is_attributed_from_the_figures(obs_kwargs: dict, cores: int, resource: str) -> None:
     baseline = observe(2.0, 200.0, shop_cpu=10.0, gateway_share=0.1)
     sat = core.attribute_saturation(observe(8.0, 3000.0, **obs_kwargs), baseline, cores)
     assert sat.resource == resource and not sat.lower_bound
     assert any("shop CPU" in line for line in sat.evidence)
+    if obs_kwargs.get("db_share"):
+        assert any(f"database share of the shop's request time {obs_kwargs['db_share']:.0%}" in line
+                   for line in sat.evidence)
+
+
+def test_a_database_share_that_was_already_high_is_not_saturation() -> None:
+    """A platform whose requests always were mostly database time: no growth, no attribution."""
+    baseline = observe(2.0, 200.0, shop_cpu=10.0, db_share=0.7)
+    assert core.attribute_saturation(observe(8.0, 3000.0, shop_cpu=30.0, db_share=0.75), baseline, 4).resource \
+        == "unattributed"
 
 
 def test_gunicorn_workers_count_as_serving_processes() -> None:

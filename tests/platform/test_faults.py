@@ -78,6 +78,36 @@ def test_db_read_latency_is_paid_on_database_reads(faults, shopper):
     assert time.monotonic() - started >= 0.25
 
 
+def test_db_connections_queue_reads_and_the_database_time_is_counted(faults, shopper):
+    """With one connection, concurrent reads of 200 ms each go one at a time: eight of them
+    take >= 1.6 s in all, and shop_db_seconds_total counts the reads and the wait."""
+    import concurrent.futures
+
+    s = http()
+    before = s.get(f"{faults.shop_url}/metrics").text
+    faults.shop_faults(cache_enabled=False, db_read_latency={"kind": "fixed", "ms": 200}, db_connections=1)
+    started = time.monotonic()
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        codes = list(pool.map(lambda i: http().get(f"{faults.shop_url}/api/products/{i + 1}").status_code, range(8)))
+    elapsed_s = time.monotonic() - started
+    faults.shop_faults(db_connections=0)
+    after = s.get(f"{faults.shop_url}/metrics").text
+    assert codes == [200] * 8
+    assert elapsed_s >= 1.6  # serialized: 8 × 200 ms
+    grew = {part: metric(after, f'shop_db_seconds_total{{part="{part}"}}')
+            - metric(before, f'shop_db_seconds_total{{part="{part}"}}') for part in ("read", "pool_wait", "sql")}
+    assert grew["read"] >= 1.6
+    assert grew["pool_wait"] >= 0.2 * (1 + 2 + 3 + 4 + 5 + 6 + 7) * 0.9  # the k-th read waited ~k × 200 ms
+    assert grew["sql"] > 0
+
+
+def test_db_connections_must_be_a_count(faults):
+    for bad in (-1, 1.5, True, "4"):
+        response = http().post(f"{faults.shop_url}/admin/faults", json={"db_connections": bad},
+                               headers={"X-Admin-Token": faults.admin_token})
+        assert response.status_code in (400, 422) and "db_connections" in response.text
+
+
 def test_leak_retains_bytes_per_request(faults, shopper):
     s = http()
     before = s.get(f"{faults.shop_url}/metrics").text
