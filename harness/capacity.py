@@ -25,6 +25,7 @@ import json
 import math
 import os
 import secrets
+import threading
 import time
 import tomllib
 from dataclasses import asdict, dataclass, replace
@@ -124,13 +125,15 @@ def capacity_targets_text(targets_path: Path) -> tuple[str, list[str]]:
 
 
 # --- observing one probe ---------------------------------------------------------------------------
-def observe_probe(run_dir: Path, results: dict, offered_journeys_per_s: float, end_reason: str) -> core.ProbeObservation:
+def observe_probe(run_dir: Path, results: dict, offered_journeys_per_s: float, end_reason: str,
+                  max_concurrent_journeys: int | None = None) -> core.ProbeObservation:
     """A probe's figures for the pure search, from its results and samples.csv."""
     stage = results["stages"][0] if results.get("stages") else {}
     latency = stage.get("api") if (stage.get("api") or {}).get("count") else stage.get("requests", {})
     latency = latency or {}
     generator = stage.get("generator") or {}
     cpu, procs, busiest = platform_cpu(run_dir / "samples.csv", stage)
+    visit = next((j for j in stage.get("journeys") or [] if j.get("name") == "visit" and j.get("mean_ms")), {})
     time_stages = (results.get("platform_time") or {}).get("stages") or [{}]
     db = time_stages[0] if time_stages[0].get("request_s") else {}
     targets = tuple(core.TargetOutcome(
@@ -146,11 +149,14 @@ def observe_probe(run_dir: Path, results: dict, offered_journeys_per_s: float, e
         dropped_arrivals=int(stage.get("dropped_arrivals") or 0),
         generator_cpu_percent_max=generator.get("cpu_percent_max"),
         p50_ms=latency.get("p50_ms"), p95_ms=latency.get("p95_ms"), p99_ms=latency.get("p99_ms"),
+        p95_ci_ms=tuple(latency["p95_ci_ms"]) if latency.get("p95_ci_ms") and None not in latency["p95_ci_ms"] else None,
         platform_cpu_percent=cpu, platform_processes=procs, platform_cpu_max_percent=busiest,
         gateway_time_share=gateway_time_share(stage.get("endpoints") or []),
         db_time_share=db.get("db_share"), db_wait_share=db.get("db_wait_share"),
         endpoint_p95_ms={str(e["name"]): float(e["p95_ms"]) for e in stage.get("endpoints") or []
                          if e.get("p95_ms") is not None},
+        visit_mean_s=visit["mean_ms"] / 1000.0 if visit else None,
+        max_concurrent_journeys=max_concurrent_journeys,
         platform_died=end_reason == "platform-died",
         run_dir=str(run_dir),
     )
@@ -189,6 +195,36 @@ def platform_cpu(samples_path: Path, stage: dict) -> tuple[dict[str, float], dic
         procs[role] = procs.get(role, 0) + 1
         busiest[role] = max(busiest.get(role, 0.0), mean)
     return cpu, procs, busiest
+
+
+class HostCpu:
+    """The whole machine's CPU (% of all cores, every process), read once a second in a thread
+    while a probe runs, so it can be averaged over the probe's steady window alone (start-up,
+    drain and judging left out). Other work on the machine shows here and nowhere else."""
+
+    def __init__(self, interval_s: float = 1.0) -> None:
+        self.interval_s = interval_s
+        self.readings: list[tuple[float, float]] = []  # (epoch s at the end of the interval, % busy)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="host-cpu", daemon=True)
+
+    def __enter__(self) -> HostCpu:
+        psutil.cpu_percent(None)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        self._stop.set()
+        self._thread.join(timeout=self.interval_s + 1.0)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            self.readings.append((time.time(), psutil.cpu_percent(None)))
+
+    def mean_between(self, start_s: float, end_s: float) -> float | None:
+        """Mean % busy over the readings whose interval lies within [start_s, end_s]."""
+        inside = [busy for t_s, busy in self.readings if start_s + self.interval_s <= t_s <= end_s]
+        return sum(inside) / len(inside) if inside else None
 
 
 # --- the search --------------------------------------------------------------------------------------
@@ -246,7 +282,7 @@ class CapacitySearch:
         summary = self._write(step)
         for line in summary.get("sentences", []):
             self.console.print(line)
-        self.console.print(f"capacity: {self.path / 'capacity.json'}  chart: {self.path / 'knee.png'}")
+        self.console.print(f"capacity: {self.path / 'capacity.json'}  report: {self.path / 'capacity.html'}")
         if interrupted:
             return summary, EXIT_INTERRUPTED
         if not self.probes or summary["capacity_interval_journeys_per_s"] == [None, None]:
@@ -264,8 +300,7 @@ class CapacitySearch:
                                                    req.drain_s), encoding="utf-8")
         profile = load_profile(profile_path)
         self.console.print(f"probe {index}: {step.journeys_per_s:.3g} journeys/s ({step.phase}: {step.why}) ...")
-        psutil.cpu_percent(None)  # starts the machine-wide CPU measurement over this probe
-        with open(self.path / "probes.log", "a", encoding="utf-8") as log:
+        with open(self.path / "probes.log", "a", encoding="utf-8") as log, HostCpu() as host:
             outcome = orch.execute(orch.RunRequest(
                 argv=req.argv, profile=profile, locustfile=req.locustfile, target=req.target, workers=req.workers,
                 platform_workers=req.platform_workers, faults=req.faults, out=self.path / "probes" / name,
@@ -278,9 +313,13 @@ class CapacitySearch:
         self.records.append(record)
         if outcome.results is None or not outcome.results.get("stages") or outcome.end_reason in ("interrupted", "error"):
             return outcome, None
-        obs = replace(observe_probe(outcome.run_dir, outcome.results, step.journeys_per_s, outcome.end_reason),
-                      host_cpu_percent=psutil.cpu_percent(None))
-        judgement = core.judge_probe(obs, strict=req.strict)
+        stage = outcome.results["stages"][0]
+        steady_from_s = float(stage.get("start_t_s") or 0.0) + float(stage.get("ramp_s") or 0.0)
+        obs = replace(observe_probe(outcome.run_dir, outcome.results, step.journeys_per_s, outcome.end_reason,
+                                    profile.max_concurrent_journeys),
+                      host_cpu_percent=host.mean_between(steady_from_s, float(stage.get("end_t_s") or 0.0)))
+        lowest = min(self.probes, key=lambda p: p.journeys_per_s).observation if self.probes else obs
+        judgement = core.judge_probe(obs, strict=req.strict, baseline=lowest)
         probe = core.Probe(step.journeys_per_s, step.phase, obs, judgement)
         self.probes.append(probe)
         record.update(observation=_plain(obs), judgement=_plain(judgement))
@@ -333,9 +372,85 @@ class CapacitySearch:
             **summary, "probes": self.records,
         }
         write_json_atomic(self.path / "capacity.json", _finite(body))
-        if stop is not None and self.probes:
-            (self.path / "knee.png").write_bytes(knee_png(self.probes, summary))
+        if stop is not None:
+            self._render(_finite(body), summary)
         return body
+
+    def _render(self, body: dict, summary: dict) -> None:
+        """knee.png, capacity.md and capacity.html beside capacity.json; a failure is said, the
+        JSON stands."""
+        from harness.report.capacity_report import capacity_html, capacity_markdown
+
+        try:
+            png = knee_png(self.probes, summary) if self.probes else None
+            if png is not None:
+                (self.path / "knee.png").write_bytes(png)
+            (self.path / "capacity.md").write_text(capacity_markdown(body), encoding="utf-8")
+            (self.path / "capacity.html").write_text(capacity_html(body, png), encoding="utf-8")
+        except Exception as error:  # noqa: BLE001 - capacity.json already holds the result
+            self.console.print(f"rendering the capacity report failed: {type(error).__name__}: {error}", markup=False)
+
+
+# --- re-rendering a finished search ----------------------------------------------------------------
+def probe_from_record(record: dict) -> core.Probe | None:
+    """A capacity.json probe record back as a :class:`harness.core.capacity.Probe` (None for a
+    probe that was not judged)."""
+    obs, judged = record.get("observation"), record.get("judgement")
+    if not obs or not judged:
+        return None
+    fields = {name for name in core.ProbeObservation.__dataclass_fields__}
+    values = {k: v for k, v in obs.items() if k in fields}
+    values["targets"] = tuple(core.TargetOutcome(**{k: v for k, v in t.items()
+                                                    if k in core.TargetOutcome.__dataclass_fields__})
+                              for t in obs.get("targets") or [])
+    if values.get("p95_ci_ms") is not None:
+        values["p95_ci_ms"] = tuple(values["p95_ci_ms"])
+    breaches = tuple(core.Breach(**{k: (math.inf if k == "excess" and v is None else v) for k, v in b.items()
+                                    if k in core.Breach.__dataclass_fields__})
+                     for b in judged.get("breaches") or [])
+    judgement = core.ProbeJudgement(bool(judged.get("passed")), breaches, bool(judged.get("generator_bound")),
+                                    tuple(judged.get("generator_reasons") or ()), tuple(judged.get("uncertain") or ()))
+    return core.Probe(float(record["journeys_per_s"]), str(record.get("phase", "")),
+                      core.ProbeObservation(**values), judgement)
+
+
+def rerender(path: Path) -> tuple[dict, list[Path], int]:
+    """Render knee.png, capacity.md and capacity.html again from ``path``/capacity.json alone
+    (the probes are not re-judged: ``harness report PROBE_DIR`` re-judges one). Returns (the
+    body, the files written, the exit code the search would give). Raises InputError naming
+    the file when capacity.json is missing or malformed."""
+    from harness.report.capacity_report import capacity_html, capacity_markdown
+
+    source = Path(path) / "capacity.json"
+    try:
+        body = json.loads(source.read_text(encoding="utf-8"))
+    except FileNotFoundError as error:
+        raise InputError(f"{path}: not a capacity search directory (no capacity.json)") from error
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise InputError(f"{source}: cannot be read as JSON: {error}") from error
+    if not isinstance(body, dict) or body.get("kind") != "capacity" or not isinstance(body.get("probes"), list):
+        raise InputError(f"{source}: not a capacity result (kind \"capacity\" with a probes list expected)")
+    try:
+        probes = [p for p in (probe_from_record(r) for r in body["probes"]) if p is not None]
+        summary = {"headroom": body["headroom"], "capacity_interval_journeys_per_s":
+                   body["capacity_interval_journeys_per_s"], "lower_bound": body["lower_bound"]}
+    except (KeyError, TypeError, ValueError) as error:
+        raise InputError(f"{source}: malformed capacity result: {type(error).__name__}: {error}") from error
+    written = []
+    png = knee_png(probes, summary) if probes else None
+    if png is not None:
+        (Path(path) / "knee.png").write_bytes(png)
+        written.append(Path(path) / "knee.png")
+    for name, text in (("capacity.md", capacity_markdown(body)), ("capacity.html", capacity_html(body, png))):
+        target = Path(path) / name
+        tmp = target.with_name(f".{name}.tmp")
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, target)
+        written.append(target)
+    lo, hi = summary["capacity_interval_journeys_per_s"]
+    code = EXIT_INVALID if not probes or (lo is None and hi is None) else (
+        EXIT_OK if summary["headroom"].get("within") else EXIT_FAILED)
+    return body, written, code
 
 
 # --- the knee chart ---------------------------------------------------------------------------------

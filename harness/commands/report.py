@@ -10,9 +10,15 @@ same bytes except the "generated" timestamp.
 Exit code: the verdict's (0 pass, 1 a target failed, 2 invalid, 130 interrupted); 2 when the
 run directory is missing or malformed (the message names the file).
 
+A capacity search directory (capacity.json, from `harness capacity`) gets its knee.png,
+capacity.md and capacity.html rendered again from capacity.json alone (exit 0 when 300% of
+nominal is within the capacity, 1 when not); each probe under probes/ is a run directory of its
+own and is re-judged by pointing this command at it.
+
 Example:
     harness report reports/20261128T170000Z-step-300-ab12
     harness report reports/20261128T170000Z-step-300-ab12 --targets stricter.toml --strict
+    harness report reports/20261128T180000Z-capacity-step-300-cd34
 """
 
 from __future__ import annotations
@@ -41,6 +47,19 @@ def run(args: argparse.Namespace) -> int:
     run_dir: Path = args.run_dir
     if not run_dir.is_dir():
         raise InputError(f"{run_dir}: not a run directory (no such directory)")
+    if not (run_dir / "manifest.json").is_file() and (run_dir / "capacity.json").is_file():
+        if args.targets or args.strict:
+            raise InputError("--targets and --strict re-judge a run; for a capacity search, run `harness report` on "
+                             "a probe (probes/NN-...) or search again with them")
+        from harness.capacity import rerender
+
+        body, written, code = rerender(run_dir)
+        for path in written:
+            if path.suffix != ".png":
+                print(f"wrote {path}")
+        for sentence in body.get("sentences") or []:
+            print(sentence)
+        return code
     if not (run_dir / "manifest.json").is_file():
         raise InputError(f"{run_dir}: not a run directory (no manifest.json)")
     results = judge_run(run_dir, targets_path=args.targets, strict=args.strict, write=True)

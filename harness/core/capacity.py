@@ -73,6 +73,7 @@ class ProbeObservation:
     p50_ms: float | None = None
     p95_ms: float | None = None
     p99_ms: float | None = None
+    p95_ci_ms: tuple[float, float] | None = None  # the P95's 95% interval (block bootstrap)
     platform_cpu_percent: dict[str, float] = field(default_factory=dict)
     platform_processes: dict[str, int] = field(default_factory=dict)
     platform_cpu_max_percent: dict[str, float] = field(default_factory=dict)  # busiest process per role
@@ -81,6 +82,8 @@ class ProbeObservation:
     gateway_time_share: float | None = None
     db_time_share: float | None = None  # the shop's database time / its request time (its own counters)
     db_wait_share: float | None = None  # the part of it waiting for a database connection
+    visit_mean_s: float | None = None  # mean duration of a whole visit (think times included)
+    max_concurrent_journeys: int | None = None  # the profile's cap: arrivals beyond it are dropped
     platform_died: bool = False
     run_dir: str = ""
 
@@ -162,9 +165,11 @@ class Stop:
 
 
 # --- judging one probe ----------------------------------------------------------------------------
-def judge_probe(obs: ProbeObservation, strict: bool = False) -> ProbeJudgement:
+def judge_probe(obs: ProbeObservation, strict: bool = False, baseline: ProbeObservation | None = None) -> ProbeJudgement:
     """Judge one probe: breaches from failed targets (and straddling ones when ``strict``),
-    dropped arrivals above 1%, a platform that died; plus the generator-bound check."""
+    dropped arrivals above 1%, a platform that died; plus the generator-bound check.
+    ``baseline`` (the lowest probe) tells dropped arrivals caused by the platform slowing down
+    from a concurrency cap too low for the rate (then the generator's setting is the limit)."""
     breaches, uncertain = [], []
     for target in obs.targets:
         if target.status == "fail" or (strict and target.status == "warn"):
@@ -184,6 +189,9 @@ def judge_probe(obs: ProbeObservation, strict: bool = False) -> ProbeJudgement:
         breaches.append(Breach("platform-died", "platform", None, None, "", "the platform exited during the probe",
                                math.inf))
     reasons = generator_bound_reasons(obs)
+    too_low = cap_too_low(obs, baseline)
+    if too_low and any(b.target_id == "dropped-arrivals" for b in breaches):
+        reasons.append(too_low)
     return ProbeJudgement(not breaches, tuple(sorted(breaches, key=lambda b: -b.excess)), bool(reasons),
                           tuple(reasons), tuple(uncertain))
 
@@ -205,6 +213,34 @@ def generator_bound_reasons(obs: ProbeObservation) -> list[str]:
                            f"of the {expected / obs.steady_s:.2f}/s left after dropped arrivals "
                            f"({obs.offered_journeys_per_s:.2f}/s offered)")
     return reasons
+
+
+def erlang_b(servers: int, offered_load: float) -> float:
+    """Erlang's loss formula: the fraction of Poisson arrivals turned away by ``servers`` slots
+    when ``offered_load`` (arrival rate × mean holding time) are busy on average. It holds for
+    any holding-time distribution (M/G/c/c), so for visits of any shape. Stable recursion."""
+    if offered_load <= 0:
+        return 0.0
+    blocked = 1.0
+    for k in range(1, servers + 1):
+        blocked = offered_load * blocked / (k + offered_load * blocked)
+    return blocked
+
+
+def cap_too_low(obs: ProbeObservation, baseline: ProbeObservation | None) -> str:
+    """Why the profile's concurrency cap, not the platform, drops arrivals at this rate (empty
+    when it does not): with visits as long as at the lowest probe (a platform that never slows
+    down), Erlang's loss formula already turns away more than the 1% a probe may drop."""
+    if baseline is None or baseline.visit_mean_s is None or not obs.max_concurrent_journeys:
+        return ""
+    in_flight = obs.offered_journeys_per_s * baseline.visit_mean_s
+    predicted = erlang_b(obs.max_concurrent_journeys, in_flight)
+    if predicted <= MAX_DROPPED_FRACTION:
+        return ""
+    return (f"the profile's max_concurrent_journeys ({obs.max_concurrent_journeys}) is too low for "
+            f"{obs.offered_journeys_per_s:.3g} journeys/s: with visits as long as at the lowest probe "
+            f"({baseline.visit_mean_s:.2f} s, {in_flight:.0f} in flight on average) {predicted:.1%} of arrivals are "
+            f"dropped even by a platform that does not slow down (raise it in the profile)")
 
 
 def _excess(measured: float | None, threshold: float | None) -> float:

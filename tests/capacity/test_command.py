@@ -130,6 +130,84 @@ def test_the_knee_chart_renders(tmp_path: Path) -> None:
     assert knee_png(probes, summary) == png  # reproducible bytes
 
 
+def _search_body() -> dict:
+    """A finished search's capacity.json body, built the way the shell builds it."""
+    from dataclasses import asdict
+
+    probes, records = [], []
+    for index, (rate, p95, passed) in enumerate(((2.0, 300.0, True), (4.0, 900.0, True), (8.0, 4000.0, False)), 1):
+        obs = core.ProbeObservation(rate, rate * 0.98, targets=(core.TargetOutcome(
+            "api-p95", "pass" if passed else "fail", "api", p95, 2100.0, "ms", "P95 <b>slow</b>"),),
+            p50_ms=p95 / 4, p95_ms=p95, p99_ms=p95 * 1.4, platform_cpu_percent={"shop": 20.0 * rate},
+            p95_ci_ms=(p95 * 0.9, p95 * 1.1),
+            db_time_share=0.01 * rate, scheduled_arrivals=int(rate * 25))
+        probe = core.Probe(rate, "stage-up", obs, core.judge_probe(obs))
+        probes.append(probe)
+        records.append({"index": index, "journeys_per_s": rate, "phase": "stage-up", "run_dir": f"probes/{index:02d}",
+                        "observation": asdict(obs), "judgement": asdict(probe.judgement)})
+    records.append({"index": 4, "journeys_per_s": 5.66, "phase": "bisect", "run_dir": "probes/04",
+                    "end_reason": "error"})
+    config = core.SearchConfig(nominal_journeys_per_s=2.0, budget_s=100.0)
+    summary = core.summarize(config, probes, core.Stop("budget", "the budget ran out"), cores=2)
+    return {**summary, "kind": "capacity", "sentences": core.describe(summary), "probes": records,
+            "targets": ["api-p95"], "cores": 2, "status": "finished", "profile": {"path": "profiles/x.toml"},
+            "probe_s": 30.0}
+
+
+def test_the_capacity_report_says_what_capacity_json_says() -> None:
+    """capacity.md/.html from a capacity.json body: the sentences, the facts, one row per probe
+    (a probe that could not be judged too), markup in figures escaped."""
+    from harness.report.capacity_report import capacity_html, capacity_markdown, probe_rows
+
+    body = _search_body()
+    rows = probe_rows(body)
+    assert [r["decision"] for r in rows] == ["pass", "pass", "BREAK: api-p95", "not judged (error)"]
+    assert rows[2]["p95"] == "4000 ms (3600..4400)" and rows[2]["shop_cpu"] == "160%" and rows[2]["db_share"] == "8%"
+    markdown = capacity_markdown(body)
+    assert markdown.startswith("# Capacity search: 4 journeys/s (not confirmed)")
+    assert "| first to break | api-p95 on api at 8 journeys/s" in markdown
+    assert markdown.count("\n| ") >= 4 and "![knee chart](knee.png)" in markdown
+    html = capacity_html(body, b"\x89PNG fake")
+    assert "Capacity: 4 journeys/s (not confirmed)" in html and "data:image/png;base64," in html
+    assert "P95 <b>slow</b>" not in html and "P95 &lt;b&gt;slow&lt;/b&gt;" in html  # escaped
+    assert all(sentence.split(":")[0] in html for sentence in body["sentences"])
+
+
+def test_harness_report_renders_a_capacity_search_again(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    body = json.loads(json.dumps(_search_body(), default=list))
+    (tmp_path / "capacity.json").write_text(json.dumps(body))
+    assert main(["report", str(tmp_path)]) == 1  # 300% of nominal (6/s) is not inside a capacity of 4/s
+    out = capsys.readouterr().out
+    assert "wrote" in out and "capacity: 4 journeys/s" in out
+    assert (tmp_path / "knee.png").read_bytes().startswith(b"\x89PNG")
+    assert (tmp_path / "capacity.md").read_text().startswith("# Capacity search: 4 journeys/s")
+    png = (tmp_path / "knee.png").read_bytes()
+    assert main(["report", str(tmp_path)]) == 1 and (tmp_path / "knee.png").read_bytes() == png  # same bytes
+    assert main(["report", str(tmp_path), "--strict"]) == 2
+    assert "--targets and --strict re-judge a run" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("text", "named"), [
+    ("{", "capacity.json: cannot be read as JSON"),
+    ('{"kind": "run"}', "capacity.json: not a capacity result"),
+    ('{"kind": "capacity", "probes": []}', "capacity.json: malformed capacity result"),
+])
+def test_a_broken_capacity_json_is_named(text: str, named: str, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    (tmp_path / "capacity.json").write_text(text)
+    assert main(["report", str(tmp_path)]) == 2
+    assert named in capsys.readouterr().err
+    assert not (tmp_path / "capacity.md").exists()
+
+
+def test_host_cpu_is_averaged_over_the_window_only() -> None:
+    from harness.capacity import HostCpu
+
+    host = HostCpu(interval_s=1.0)
+    host.readings = [(100.0, 10.0), (101.0, 90.0), (102.0, 80.0), (103.0, 20.0)]
+    assert host.mean_between(100.0, 102.0) == pytest.approx(85.0)  # readings ending at 101 and 102
+    assert host.mean_between(200.0, 300.0) is None
+
+
 @pytest.mark.slow
 def test_a_short_real_search_on_the_embedded_platform(tiny_profile: Path, tmp_path: Path) -> None:
     out = tmp_path / "cap"
@@ -151,5 +229,10 @@ def test_a_short_real_search_on_the_embedded_platform(tiny_profile: Path, tmp_pa
     assert first["observation"]["p95_ms"] > 0
     assert result["capacity_journeys_per_s"] is not None or result["capacity_interval_journeys_per_s"][1] is not None
     assert (out / "knee.png").read_bytes().startswith(b"\x89PNG")
+    assert (out / "capacity.md").read_text().startswith("# Capacity search: ")
+    assert "data:image/png;base64," in (out / "capacity.html").read_text()
+    for record in result["probes"]:  # a rendered report is where the record says
+        assert "report" not in record or (out / record["report"]).is_file()
+    assert not (probe_dir / "report.html").exists() or "report" in first
     assert "capacity:" in proc.stdout and "headroom:" in proc.stdout
     assert proc.returncode == (0 if result["headroom"]["within"] else 1)

@@ -193,6 +193,36 @@ def test_dropped_arrivals_and_a_dead_platform_break_a_probe() -> None:
     assert core.judge_probe(observe(4.0, 300.0, dropped=1)).passed  # 1 of 120 is under 1%
 
 
+def test_dropped_arrivals_from_a_cap_too_low_for_the_rate_are_the_generator_s_limit() -> None:
+    """Measured on the embedded platform: a visit lasts ~0.86 s at low load. With a cap of 200
+    in flight, 40 journeys/s keeps ~34 in flight: drops there come from the platform slowing
+    down. With a cap of 30, the same rate drops arrivals however fast the platform is."""
+    from dataclasses import replace
+
+    baseline = replace(observe(2.0, 200.0), visit_mean_s=0.86, max_concurrent_journeys=200)
+    slowed = replace(observe(40.0, 700.0, dropped=60), visit_mean_s=5.4, max_concurrent_journeys=200)
+    judged = core.judge_probe(slowed, baseline=baseline)
+    assert not judged.passed and not judged.generator_bound  # a platform break
+    capped = replace(slowed, max_concurrent_journeys=30)
+    judged = core.judge_probe(capped, baseline=baseline)
+    assert judged.generator_bound and "max_concurrent_journeys (30) is too low" in judged.generator_reasons[0]
+    assert "34 in flight on average" in judged.generator_reasons[0]
+    # without drops a low cap is no finding; without a baseline nothing can be said
+    assert not core.judge_probe(replace(capped, dropped_arrivals=0), baseline=baseline).generator_bound
+    assert not core.judge_probe(capped).generator_bound
+
+
+@pytest.mark.parametrize(("servers", "load"), [(1, 1.0), (2, 1.0), (10, 5.0), (200, 160.0), (30, 34.4), (200, 28.0)])
+def test_erlang_b_matches_the_truncated_poisson_form(servers: int, load: float) -> None:
+    """B(c, A) = P(N = c) / P(N <= c) for N ~ Poisson(A): the closed form, computed another way."""
+    from scipy.stats import poisson
+
+    assert core.erlang_b(servers, load) == pytest.approx(poisson.pmf(servers, load) / poisson.cdf(servers, load),
+                                                         rel=1e-9, abs=1e-300)
+    assert core.erlang_b(servers, 0.0) == 0.0
+    assert core.erlang_b(1, 1.0) == pytest.approx(0.5) and core.erlang_b(2, 1.0) == pytest.approx(0.2)
+
+
 def test_straddling_targets_break_only_when_strict() -> None:
     obs = core.ProbeObservation(4.0, 4.0, targets=(core.TargetOutcome("api-p95", "warn", "api", 2000.0, 2100.0, "ms"),))
     assert core.judge_probe(obs).passed and core.judge_probe(obs).uncertain == ("api-p95",)

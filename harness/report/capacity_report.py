@@ -1,0 +1,196 @@
+"""capacity.md and capacity.html: a capacity search's result, its knee chart and every probe.
+
+Rendered from the body of capacity.json (and the knee chart's PNG bytes) alone, so the page
+says exactly what the file says. The HTML is one self-contained page (the chart embedded as
+base64, inline CSS, no scripts), like a run's report.html.
+"""
+
+from __future__ import annotations
+
+import base64
+
+import jinja2
+
+from harness import __version__
+
+_ENV = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
+
+
+def probe_rows(body: dict) -> list[dict]:
+    """One row per probe that ran, in the order they ran: rate, phase, figures and decision."""
+    rows = []
+    for record in body.get("probes") or []:
+        obs = record.get("observation") or {}
+        judged = record.get("judgement") or {}
+        breaches = [b.get("target_id", "?") for b in judged.get("breaches") or []]
+        if "judgement" not in record:
+            decision = f"not judged ({record.get('end_reason', '?')})"
+        elif judged.get("generator_bound"):
+            decision = "generator-bound"
+        else:
+            decision = "pass" if judged.get("passed") else "BREAK: " + ", ".join(breaches)
+        cpu = obs.get("platform_cpu_percent") or {}
+        shop = cpu.get("shop-worker", cpu.get("shop"))
+        rows.append({
+            "index": record.get("index"), "offered": _num(record.get("journeys_per_s"), 3),
+            "phase": record.get("phase", ""), "achieved": _num(obs.get("achieved_journeys_per_s"), 3),
+            "p50": _ms(obs.get("p50_ms")), "p95": _ms(obs.get("p95_ms")) + _ci(obs.get("p95_ci_ms")), "p99": _ms(obs.get("p99_ms")),
+            "dropped": f"{obs.get('dropped_arrivals', 0)}/{obs.get('scheduled_arrivals', 0)}" if obs else "",
+            "shop_cpu": _pct(shop), "generator_cpu": _pct(obs.get("generator_cpu_percent_max")),
+            "host_cpu": _pct(obs.get("host_cpu_percent")), "db_share": _share(obs.get("db_time_share")),
+            "gateway_share": _share(obs.get("gateway_time_share")), "decision": decision,
+            "why": "; ".join(judged.get("generator_reasons") or []),
+            "passed": bool(judged.get("passed")) and not judged.get("generator_bound"),
+            "run_dir": record.get("run_dir", ""), "report": record.get("report"),
+        })
+    return rows
+
+
+def key_facts(body: dict) -> list[tuple[str, str]]:
+    """(label, value) pairs of the result, in reading order."""
+    lo, hi = body.get("capacity_interval_journeys_per_s") or [None, None]
+    head = body.get("headroom") or {}
+    facts = [("capacity", _capacity_text(body)),
+             ("interval (highest pass .. lowest break)", f"{_num(lo, 3)} .. {_num(hi, 3)} journeys/s"),
+             ("nominal", f"{_num(body.get('nominal_journeys_per_s'), 3)} journeys/s")]
+    if head:
+        inside = "inside" if head.get("within") else ("not shown inside" if body.get("lower_bound") else "outside")
+        facts.append(("headroom", f"{head.get('factor', 0):.2f}× nominal; {head.get('required_factor', 3):.0%} of nominal "
+                                  f"({_num(head.get('required_journeys_per_s'), 3)} journeys/s) is {inside} "
+                                  f"(margin {head.get('margin_percent', 0):+.0f}%)"))
+    first = body.get("first_break")
+    if first:
+        facts.append(("first to break", f"{first.get('target')} on {first.get('where')} at "
+                                        f"{_num(first.get('journeys_per_s'), 3)} journeys/s: {first.get('explanation')}"))
+    sat = body.get("saturation")
+    if sat:
+        facts.append(("saturated", f"{sat.get('resource')}{' (lower bound)' if sat.get('lower_bound') else ''} at "
+                                   f"{_num(sat.get('journeys_per_s'), 3)} journeys/s: " + "; ".join(sat.get("evidence") or [])))
+    stop = body.get("stop") or {}
+    facts.append(("search stopped", f"{stop.get('reason', '?')}: {stop.get('why', '')}"))
+    facts.append(("setup", _setup_text(body)))
+    return facts
+
+
+def capacity_markdown(body: dict) -> str:
+    """capacity.md: the result, the chart (as a link) and the probe table."""
+    lines = [f"# Capacity search: {_capacity_text(body)}", ""]
+    lines += [f"- {sentence}" for sentence in body.get("sentences") or []] + [""]
+    lines += ["| | |", "|---|---|"] + [f"| {label} | {_md(value)} |" for label, value in key_facts(body)] + [""]
+    lines += ["![knee chart](knee.png)", "", "## Probes", ""]
+    lines += ["| # | offered/s | phase | achieved/s | P50 | P95 | P99 | dropped | shop CPU | generator CPU | host CPU "
+              "| DB share | gateway share | decision | run |",
+              "|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|"]
+    for row in probe_rows(body):
+        link = f"[{row['run_dir']}]({row['report'] or row['run_dir']})"
+        decision = row["decision"] + (f" ({row['why']})" if row["why"] else "")
+        lines.append(f"| {row['index']} | {row['offered']} | {row['phase']} | {row['achieved']} | {row['p50']} | "
+                     f"{row['p95']} | {row['p99']} | {row['dropped']} | {row['shop_cpu']} | {row['generator_cpu']} | "
+                     f"{row['host_cpu']} | {row['db_share']} | {row['gateway_share']} | {_md(decision)} | {link} |")
+    lines += ["", f"Targets each probe was judged by: {', '.join(body.get('targets') or [])} "
+                  f"(capacity-targets.toml). P95 with its 95% interval; CPU in % of one "
+                  f"core, host CPU in % of all {body.get('cores', '?')} cores (steady part); DB share = the shop's database time / its request time.",
+              "", f"_shop-harness {__version__}; from capacity.json (status {body.get('status')})._", ""]
+    return "\n".join(lines)
+
+
+def capacity_html(body: dict, knee_png: bytes | None) -> str:
+    """capacity.html: one self-contained page."""
+    return _ENV.from_string(_TEMPLATE).render(
+        title=_capacity_text(body), sentences=body.get("sentences") or [], facts=key_facts(body),
+        rows=probe_rows(body), targets=", ".join(body.get("targets") or []), cores=body.get("cores", "?"),
+        knee=base64.b64encode(knee_png).decode("ascii") if knee_png else None, status=body.get("status"),
+        version=__version__, within=(body.get("headroom") or {}).get("within"), lower_bound=body.get("lower_bound"))
+
+
+def _capacity_text(body: dict) -> str:
+    lo, hi = body.get("capacity_interval_journeys_per_s") or [None, None]
+    if lo is None:
+        return f"below {_num(hi, 3)} journeys/s" if hi is not None else "unknown"
+    if hi is None:
+        return f"at least {_num(lo, 3)} journeys/s (lower bound)"
+    return f"{_num(lo, 3)} journeys/s" + ("" if body.get("confirmed") else " (not confirmed)")
+
+
+def _setup_text(body: dict) -> str:
+    where = body.get("target") or "embedded platform"
+    parts = [f"profile {(body.get('profile') or {}).get('path', '?')}", where,
+             f"faults {body.get('faults') or 'none'}", f"platform workers {body.get('platform_workers') or 1}",
+             f"Locust workers {body.get('workers') or 'one local process'}", f"probe {body.get('probe_s')} s",
+             f"{body.get('cores', '?')} cores"]
+    return ", ".join(str(p) for p in parts)
+
+
+def _num(value, digits: int) -> str:
+    return "n/a" if value is None else f"{value:.{digits}g}"
+
+
+def _ms(value) -> str:
+    return "n/a" if value is None else f"{value:.0f} ms"
+
+
+def _ci(interval) -> str:
+    return "" if not interval or None in interval else f" ({interval[0]:.0f}..{interval[1]:.0f})"
+
+
+def _pct(value) -> str:
+    return "n/a" if value is None else f"{value:.0f}%"
+
+
+def _share(value) -> str:
+    return "n/a" if value is None else f"{value:.0%}"
+
+
+def _md(text: str) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+_TEMPLATE = r"""<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Capacity {{ title }}</title>
+<style>
+  body { font-family: "DejaVu Sans", Verdana, Arial, sans-serif; font-size: 15px; line-height: 1.45; color: #1d2939;
+         margin: 0 auto; max-width: 1280px; padding: 16px 24px 48px; }
+  h1 { font-size: 24px; } h2 { font-size: 20px; margin-top: 32px; border-bottom: 2px solid #1d2939; }
+  .box { border: 3px solid; border-radius: 8px; padding: 10px 18px; margin: 12px 0; }
+  .ok { border-color: #146c2e; background: #e3f4e8; } .bad { border-color: #b42318; background: #fde8e7; }
+  .bound { border-color: #8a5a00; background: #fff4d6; border-style: dashed; }
+  table { border-collapse: collapse; width: 100%; font-size: 13px; margin: 6px 0 12px; }
+  th, td { border: 1px solid #d0d5dd; padding: 3px 6px; text-align: left; vertical-align: top; }
+  th { background: #f2f4f7; } td.num { text-align: right; white-space: nowrap; font-variant-numeric: tabular-nums; }
+  tr.brk { background: #fde8e7; } tr.gen { background: #fff4d6; }
+  table.facts th { width: 260px; } img { max-width: 100%; } p.note { color: #475467; font-size: 13px; }
+</style>
+</head>
+<body>
+<h1>Capacity: {{ title }}</h1>
+<div class="box {{ 'bound' if lower_bound else ('ok' if within else 'bad') }}">
+<ul>{% for s in sentences %}<li>{{ s }}</li>{% endfor %}</ul>
+</div>
+<table class="facts">{% for label, value in facts %}<tr><th>{{ label }}</th><td>{{ value }}</td></tr>{% endfor %}</table>
+{% if knee %}<h2>Knee</h2>
+<img alt="API P50/P95/P99 and achieved journeys/s against offered journeys/s" src="data:image/png;base64,{{ knee }}">
+<p class="note">API latency percentiles (log scale, left) and achieved journeys/s (right) against the offered rate;
+dashed lines are the latency targets, crosses the probes that broke a target.</p>{% endif %}
+<h2>Probes</h2>
+<table>
+<tr><th>#</th><th>offered/s</th><th>phase</th><th>achieved/s</th><th>P50</th><th>P95</th><th>P99</th><th>dropped</th>
+<th>shop CPU</th><th>generator CPU</th><th>host CPU</th><th>DB share</th><th>gateway share</th><th>decision</th><th>run</th></tr>
+{% for r in rows %}<tr class="{{ '' if r.passed else ('gen' if r.decision == 'generator-bound' else 'brk') }}">
+<td class="num">{{ r.index }}</td><td class="num">{{ r.offered }}</td><td>{{ r.phase }}</td><td class="num">{{ r.achieved }}</td>
+<td class="num">{{ r.p50 }}</td><td class="num">{{ r.p95 }}</td><td class="num">{{ r.p99 }}</td><td class="num">{{ r.dropped }}</td>
+<td class="num">{{ r.shop_cpu }}</td><td class="num">{{ r.generator_cpu }}</td><td class="num">{{ r.host_cpu }}</td>
+<td class="num">{{ r.db_share }}</td><td class="num">{{ r.gateway_share }}</td>
+<td>{{ r.decision }}{% if r.why %} ({{ r.why }}){% endif %}</td>
+<td>{% if r.report %}<a href="{{ r.report }}">{{ r.run_dir }}</a>{% else %}{{ r.run_dir }}{% endif %}</td></tr>
+{% endfor %}</table>
+<p class="note">Each probe was judged by: {{ targets }} (capacity-targets.toml). P95 with its 95% interval; CPU in % of one
+core, host CPU in % of all {{ cores }} cores (steady part); DB share = the shop's database time / its request time. Probes without a link have results.json
+only: <code>harness report DIR</code> renders their report.</p>
+<p class="note">shop-harness {{ version }}; from capacity.json (status {{ status }}).</p>
+</body>
+</html>
+"""
