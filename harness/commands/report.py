@@ -51,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
         if args.targets or args.strict:
             raise InputError("--targets and --strict re-judge a run; for a capacity search, run `harness report` on "
                              "a probe (probes/NN-...) or search again with them")
-        from harness.capacity import rerender
+        from harness.report.capacity_report import rerender
 
         body, written, code = rerender(run_dir)
         for path in written:

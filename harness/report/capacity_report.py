@@ -8,10 +8,16 @@ base64, inline CSS, no scripts), like a run's report.html.
 from __future__ import annotations
 
 import base64
+import json
+import math
+import os
+from pathlib import Path
 
 import jinja2
 
 from harness import __version__
+from harness.core import capacity as core
+from harness.errors import EXIT_FAILED, EXIT_INVALID, EXIT_OK, InputError
 
 _ENV = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
 
@@ -101,6 +107,130 @@ def capacity_html(body: dict, knee_png: bytes | None) -> str:
         rows=probe_rows(body), targets=", ".join(body.get("targets") or []), cores=body.get("cores", "?"),
         knee=base64.b64encode(knee_png).decode("ascii") if knee_png else None, status=body.get("status"),
         version=__version__, within=(body.get("headroom") or {}).get("within"), lower_bound=body.get("lower_bound"))
+
+
+# --- the knee chart ---------------------------------------------------------------------------------
+def knee_png(probes: list[core.Probe], summary: dict) -> bytes:
+    """PNG: API P50/P95/P99 (log ms, left) and achieved journeys/s (right) against offered
+    journeys/s; the latency targets as horizontal lines, the required rate (300% of nominal),
+    the capacity and the lowest break as vertical lines; breaking probes marked with a cross."""
+    from harness.report.charts import log_ms_axis, new_figure, png_bytes
+
+    figure, (ax,) = new_figure(1, height_in=5.0)
+    ordered = sorted(probes, key=lambda p: p.journeys_per_s)
+    rates = [p.journeys_per_s for p in ordered]
+    for attr, colour in (("p50_ms", "#6baed6"), ("p95_ms", "#2171b5"), ("p99_ms", "#08306b")):
+        points = [(p.journeys_per_s, getattr(p.observation, attr)) for p in ordered if getattr(p.observation, attr)]
+        if points:  # every probe a dot; the line through the mean of repeated rates
+            ax.scatter(*zip(*points, strict=True), color=colour, s=18)
+            line = _mean_by_rate(points)
+            ax.plot(*zip(*line, strict=True), marker="o", color=colour, label=attr.replace("_ms", "").upper())
+    broke = [(p.journeys_per_s, p.observation.p95_ms) for p in ordered if not p.judgement.passed and p.observation.p95_ms]
+    if broke:
+        ax.scatter(*zip(*broke, strict=True), marker="x", s=90, color="#cb181d", zorder=5, label="probe broke a target")
+    log_ms_axis(ax)
+    seen: set[float] = set()
+    for target in ordered[0].observation.targets if ordered else ():
+        if target.unit == "ms" and target.threshold and target.scope in ("api", "requests") and target.threshold not in seen:
+            ax.axhline(target.threshold, color="#fd8d3c", linestyle="--", linewidth=1)
+            ax.annotate(f"{target.id}: {target.threshold:g} ms", (0.99 - 0.2 * len(seen), target.threshold),
+                        xycoords=("axes fraction", "data"), ha="right", fontsize=8, color="#d94801", va="bottom")
+            seen.add(target.threshold)
+    head = summary["headroom"]
+    lo, hi = summary["capacity_interval_journeys_per_s"]
+    ax.axvline(head["required_journeys_per_s"], color="#737373", linestyle=":",
+               label=f"{head['required_factor']:.0%} of nominal")
+    if lo:
+        ax.axvline(lo, color="#238b45", label=f"capacity {lo:.3g}/s" + (" (lower bound)" if summary["lower_bound"] else ""))
+    if hi:
+        ax.axvline(hi, color="#cb181d", linewidth=1, label=f"breaks at {hi:.3g}/s")
+    ax.set_xlabel("offered journeys/s")
+    ax.set_ylabel("API latency")
+    twin = ax.twinx()
+    achieved = _mean_by_rate([(p.journeys_per_s, p.observation.achieved_journeys_per_s) for p in ordered
+                              if p.observation.achieved_journeys_per_s is not None])
+    if achieved:
+        twin.plot(*zip(*achieved, strict=True), marker="s", color="#41ab5d", label="achieved journeys/s")
+    top = max([*rates, head["required_journeys_per_s"], hi or 0.0]) * 1.1
+    ax.set_xlim(0, top)
+    twin.plot([0, top], [0, top], color="#41ab5d", linestyle=":", linewidth=0.8, label="achieved = offered")
+    twin.set_ylabel("achieved journeys/s")
+    twin.set_ylim(0, top)
+    twin.grid(False)
+    ax.set_title("Capacity knee: latency and achieved rate against offered load")
+    handles = ax.get_legend_handles_labels()
+    twin_handles = twin.get_legend_handles_labels()
+    ax.legend(handles[0] + twin_handles[0], handles[1] + twin_handles[1], loc="upper center", fontsize=8,
+              bbox_to_anchor=(0.5, -0.12), ncols=5, frameon=False)
+    return png_bytes(figure)
+
+
+def _mean_by_rate(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """(rate, mean of the values at that rate), by rate."""
+    by_rate: dict[float, list[float]] = {}
+    for rate, value in points:
+        by_rate.setdefault(rate, []).append(value)
+    return [(rate, sum(values) / len(values)) for rate, values in sorted(by_rate.items())]
+
+
+# --- re-rendering a finished search ----------------------------------------------------------------
+def probe_from_record(record: dict) -> core.Probe | None:
+    """A capacity.json probe record back as a :class:`harness.core.capacity.Probe` (None for a
+    probe that was not judged)."""
+    obs, judged = record.get("observation"), record.get("judgement")
+    if not obs or not judged:
+        return None
+    fields = {name for name in core.ProbeObservation.__dataclass_fields__}
+    values = {k: v for k, v in obs.items() if k in fields}
+    values["targets"] = tuple(core.TargetOutcome(**{k: v for k, v in t.items()
+                                                    if k in core.TargetOutcome.__dataclass_fields__})
+                              for t in obs.get("targets") or [])
+    if values.get("p95_ci_ms") is not None:
+        values["p95_ci_ms"] = tuple(values["p95_ci_ms"])
+    breaches = tuple(core.Breach(**{k: (math.inf if k == "excess" and v is None else v) for k, v in b.items()
+                                    if k in core.Breach.__dataclass_fields__})
+                     for b in judged.get("breaches") or [])
+    judgement = core.ProbeJudgement(bool(judged.get("passed")), breaches, bool(judged.get("generator_bound")),
+                                    tuple(judged.get("generator_reasons") or ()), tuple(judged.get("uncertain") or ()))
+    return core.Probe(float(record["journeys_per_s"]), str(record.get("phase", "")),
+                      core.ProbeObservation(**values), judgement)
+
+
+def rerender(path: Path) -> tuple[dict, list[Path], int]:
+    """Render knee.png, capacity.md and capacity.html again from ``path``/capacity.json alone
+    (the probes are not re-judged: ``harness report PROBE_DIR`` re-judges one). Returns (the
+    body, the files written, the exit code the search would give). Raises InputError naming
+    the file when capacity.json is missing or malformed."""
+    source = Path(path) / "capacity.json"
+    try:
+        body = json.loads(source.read_text(encoding="utf-8"))
+    except FileNotFoundError as error:
+        raise InputError(f"{path}: not a capacity search directory (no capacity.json)") from error
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise InputError(f"{source}: cannot be read as JSON: {error}") from error
+    if not isinstance(body, dict) or body.get("kind") != "capacity" or not isinstance(body.get("probes"), list):
+        raise InputError(f"{source}: not a capacity result (kind \"capacity\" with a probes list expected)")
+    try:
+        probes = [p for p in (probe_from_record(r) for r in body["probes"]) if p is not None]
+        summary = {"headroom": body["headroom"], "capacity_interval_journeys_per_s":
+                   body["capacity_interval_journeys_per_s"], "lower_bound": body["lower_bound"]}
+    except (KeyError, TypeError, ValueError) as error:
+        raise InputError(f"{source}: malformed capacity result: {type(error).__name__}: {error}") from error
+    written = []
+    png = knee_png(probes, summary) if probes else None
+    if png is not None:
+        (Path(path) / "knee.png").write_bytes(png)
+        written.append(Path(path) / "knee.png")
+    for name, text in (("capacity.md", capacity_markdown(body)), ("capacity.html", capacity_html(body, png))):
+        target = Path(path) / name
+        tmp = target.with_name(f".{name}.tmp")
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, target)
+        written.append(target)
+    lo, hi = summary["capacity_interval_journeys_per_s"]
+    code = EXIT_INVALID if not probes or (lo is None and hi is None) else (
+        EXIT_OK if summary["headroom"].get("within") else EXIT_FAILED)
+    return body, written, code
 
 
 def _capacity_text(body: dict) -> str:

@@ -11,10 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from harness.capacity import capacity_targets_text, gateway_time_share, knee_png, probe_profile_text
+from harness.capacity import capacity_targets_text, gateway_time_share, probe_profile_text
 from harness.cli import main
 from harness.core import capacity as core
 from harness.profile import load_profile, parse_profile
+from harness.report.capacity_report import knee_png
 from harness.verdicts import load_targets
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -236,3 +237,27 @@ def test_a_short_real_search_on_the_embedded_platform(tiny_profile: Path, tmp_pa
     assert not (probe_dir / "report.html").exists() or "report" in first
     assert "capacity:" in proc.stdout and "headroom:" in proc.stdout
     assert proc.returncode == (0 if result["headroom"]["within"] else 1)
+
+
+@pytest.mark.slow
+def test_a_search_held_back_by_the_generator_is_a_lower_bound(tiny_profile: Path, tmp_path: Path) -> None:
+    """A concurrency cap of 6 visits: 4 journeys/s fits under it, 16 journeys/s cannot (Erlang's
+    loss formula at the first probe's visit length), so the search stops there and says the
+    capacity is a lower bound held back by the generator's setting, not the platform."""
+    capped = tmp_path / "capped.toml"
+    capped.write_text(tiny_profile.read_text().replace("max_concurrent_journeys = 60", "max_concurrent_journeys = 6"))
+    out = tmp_path / "cap"
+    proc = subprocess.run(
+        [sys.executable, "-m", "harness", "capacity", "--profile", str(capped), "--probe-s", "10",
+         "--start", "2", "--step", "4", "--max-minutes", "3", "--out", str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=300)
+    result = json.loads((out / "capacity.json").read_text())
+    assert proc.returncode == 1, proc.stdout[-3000:] + proc.stderr[-3000:]  # 4/s does not show 300% (6/s)
+    assert [p["journeys_per_s"] for p in result["probes"]] == [pytest.approx(4.0), pytest.approx(16.0)]
+    assert result["stop"]["reason"] == "generator-bound" and result["lower_bound"]
+    assert result["capacity_journeys_per_s"] == pytest.approx(4.0) and result["capacity_interval_journeys_per_s"][1] is None
+    second = result["probes"][1]
+    assert second["observation"]["dropped_arrivals"] > 0 and second["judgement"]["generator_bound"]
+    assert any("max_concurrent_journeys (6) is too low" in r for r in second["judgement"]["generator_reasons"])
+    assert result["saturation"]["resource"] == "generator" and result["saturation"]["lower_bound"]
+    assert "LOWER BOUND" in proc.stdout and "at least 4 journeys/s" in proc.stdout
