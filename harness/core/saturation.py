@@ -48,7 +48,9 @@ def attribute_saturation(obs: ProbeObservation, baseline: ProbeObservation | Non
     else:  # one serving process (the supervisor beside it idles): its own core is the limit
         serving = 1
         shop_cpu, shop_limit = busiest.get("shop", cpu.get("shop", 0.0)), 100.0
-    evidence.append(f"shop CPU {shop_cpu:.0f}% of one core ({serving} serving process(es), limit {shop_limit:.0f}%)")
+    evidence.append(f"shop CPU {shop_cpu:.0f}% of one core ({serving} serving process(es), limit {shop_limit:.0f}%"
+                    + ("; above one core: its threads, e.g. password hashing, run beside the event loop" if
+                       serving == 1 and shop_cpu > 100.0 else "") + ")")
     gateway_cpu = cpu.get("gateway", 0.0)
     total_cpu = sum(cpu.values()) + (obs.generator_cpu_percent_max or 0.0)
     evidence.append(f"gateway CPU {gateway_cpu:.0f}%; platform + generator {total_cpu:.0f}% of {cores * 100}%")
@@ -65,14 +67,14 @@ def attribute_saturation(obs: ProbeObservation, baseline: ProbeObservation | Non
         evidence.append(f"database share of the shop's request time {db:.0%}{wait}{base}")
         database_grew = db >= DB_SHARE_SATURATED and (baseline is None or baseline.db_time_share is None
                                                       or db >= baseline.db_time_share + DB_SHARE_GROWTH)
+    if obs.host_cpu_percent is not None:
+        evidence.append(f"the machine's CPUs {obs.host_cpu_percent:.0f}% busy (all processes, {cores} cores)")
     if shop_cpu >= CPU_SATURATED_FRACTION * shop_limit:
         return Saturation("platform-cpu", tuple(evidence))
     if busiest.get("gateway", gateway_cpu) >= CPU_SATURATED_FRACTION * 100.0:
         return Saturation("gateway-cpu", tuple(evidence))
     if database_grew:
         return Saturation("database", tuple(evidence))
-    if obs.host_cpu_percent is not None:
-        evidence.append(f"the machine's CPUs {obs.host_cpu_percent:.0f}% busy (all processes, {cores} cores)")
     if total_cpu >= CPU_SATURATED_FRACTION * 100.0 * cores or (
             obs.host_cpu_percent is not None and obs.host_cpu_percent >= 100.0 * CPU_SATURATED_FRACTION):
         return Saturation("host-cpu", tuple(evidence))
