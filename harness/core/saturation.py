@@ -3,7 +3,8 @@
 Given the figures of one probe (:class:`harness.core.capacity.ProbeObservation`) and of the
 lowest probe as a baseline, :func:`attribute_saturation` names the resource that ran out, in
 this order: the load generator (the result is then a lower bound), the shop's CPU, the
-gateway's CPU, the database (its share of the shop's request time grew past half), the whole
+gateway's CPU, the database (its share of the shop's request time grew past half, or a quarter of it
+is spent waiting for a connection), the whole
 machine's CPU (platform and generator share it), the gateway's latency share; else
 ``unattributed``. :func:`locate_break` names the endpoint or journey a breach is on.
 """
@@ -22,6 +23,7 @@ GATEWAY_SHARE_SATURATED = 0.5  # of all request time
 GATEWAY_SHARE_GROWTH = 0.15  # over the lowest probe's share
 DB_SHARE_SATURATED = 0.5  # of the shop's request time
 DB_SHARE_GROWTH = 0.15  # over the lowest probe's share
+DB_WAIT_SATURATED = 0.25  # of the shop's request time spent waiting for a database connection
 
 
 @dataclass(frozen=True)
@@ -67,6 +69,10 @@ def attribute_saturation(obs: ProbeObservation, baseline: ProbeObservation | Non
         evidence.append(f"database share of the shop's request time {db:.0%}{wait}{base}")
         database_grew = db >= DB_SHARE_SATURATED and (baseline is None or baseline.db_time_share is None
                                                       or db >= baseline.db_time_share + DB_SHARE_GROWTH)
+        wait = obs.db_wait_share
+        if wait is not None and wait >= DB_WAIT_SATURATED:  # a queue for connections: the clearest sign
+            base_wait = 0.0 if baseline is None or baseline.db_wait_share is None else baseline.db_wait_share
+            database_grew = database_grew or wait >= base_wait + DB_SHARE_GROWTH
     if obs.host_cpu_percent is not None:
         evidence.append(f"the machine's CPUs {obs.host_cpu_percent:.0f}% busy (all processes, {cores} cores)")
     if shop_cpu >= CPU_SATURATED_FRACTION * shop_limit:

@@ -274,6 +274,18 @@ def test_saturation_is_attributed_from_the_figures(obs_kwargs: dict, cores: int,
                    for line in sat.evidence)
 
 
+def test_a_queue_for_database_connections_is_database_saturation() -> None:
+    """Measured with profiles/faults/cache-off.toml: the database was already 77% of request time
+    at the lowest probe; at the break, 99%, of which 97% waiting for a connection."""
+    from dataclasses import replace
+
+    baseline = replace(observe(2.0, 200.0, shop_cpu=10.0, db_share=0.90), db_wait_share=0.01)
+    edge = replace(observe(15.0, 3000.0, shop_cpu=72.0, db_share=0.99), db_wait_share=0.97)
+    sat = core.attribute_saturation(edge, baseline, 2)
+    assert sat.resource == "database"  # only 9 points more share, but a queue for connections
+    assert any("97% waiting for a connection" in line for line in sat.evidence)
+
+
 def test_a_database_share_that_was_already_high_is_not_saturation() -> None:
     """A platform whose requests always were mostly database time: no growth, no attribution."""
     baseline = observe(2.0, 200.0, shop_cpu=10.0, db_share=0.7)
