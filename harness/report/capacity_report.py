@@ -72,6 +72,11 @@ def key_facts(body: dict) -> list[tuple[str, str]]:
     if sat:
         facts.append(("saturated", f"{sat.get('resource')}{' (lower bound)' if sat.get('lower_bound') else ''} at "
                                    f"{_num(sat.get('journeys_per_s'), 3)} journeys/s: " + "; ".join(sat.get("evidence") or [])))
+    undecided = _undecided_at(body, lo)
+    if undecided:
+        facts.append(("undecided at the capacity", ", ".join(undecided) + ": their 95% intervals straddle the "
+                      "threshold (too few samples in one probe to pass or fail), so they did not stop the search; "
+                      "a longer --probe-s narrows them"))
     stop = body.get("stop") or {}
     facts.append(("search stopped", f"{stop.get('reason', '?')}: {stop.get('why', '')}"))
     facts.append(("setup", _setup_text(body)))
@@ -231,6 +236,15 @@ def rerender(path: Path) -> tuple[dict, list[Path], int]:
     code = EXIT_INVALID if not probes or (lo is None and hi is None) else (
         EXIT_OK if summary["headroom"].get("within") else EXIT_FAILED)
     return body, written, code
+
+
+def _undecided_at(body: dict, rate: float | None) -> list[str]:
+    """Targets left undecided (interval straddling) by a probe at ``rate``, in first-seen order."""
+    seen: list[str] = []
+    for record in body.get("probes") or []:
+        if rate is not None and record.get("journeys_per_s") == rate:
+            seen += [t for t in (record.get("judgement") or {}).get("uncertain") or [] if t not in seen]
+    return seen
 
 
 def _capacity_text(body: dict) -> str:

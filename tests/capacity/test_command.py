@@ -161,6 +161,8 @@ def test_the_capacity_report_says_what_capacity_json_says() -> None:
     from harness.report.capacity_report import capacity_html, capacity_markdown, probe_rows
 
     body = _search_body()
+    body["probes"][1]["judgement"]["uncertain"] = ["payment-success"]  # the probe at the capacity, 4/s
+    assert "| undecided at the capacity | payment-success: their 95% intervals straddle" in capacity_markdown(body)
     rows = probe_rows(body)
     assert [r["decision"] for r in rows] == ["pass", "pass", "BREAK: api-p95", "not judged (error)"]
     assert rows[2]["p95"] == "4000 ms (3600..4400)" and rows[2]["shop_cpu"] == "160%" and rows[2]["db_share"] == "8%"
