@@ -126,7 +126,8 @@ def capacity_targets_text(targets_path: Path) -> tuple[str, list[str]]:
 
 # --- observing one probe ---------------------------------------------------------------------------
 def observe_probe(run_dir: Path, results: dict, offered_journeys_per_s: float, end_reason: str,
-                  max_concurrent_journeys: int | None = None) -> core.ProbeObservation:
+                  max_concurrent_journeys: int | None = None, generator_processes: int = 1,
+                  poisson_arrivals: bool = True) -> core.ProbeObservation:
     """A probe's figures for the pure search, from its results and samples.csv."""
     stage = results["stages"][0] if results.get("stages") else {}
     latency = stage.get("api") if (stage.get("api") or {}).get("count") else stage.get("requests", {})
@@ -156,7 +157,8 @@ def observe_probe(run_dir: Path, results: dict, offered_journeys_per_s: float, e
         endpoint_p95_ms={str(e["name"]): float(e["p95_ms"]) for e in stage.get("endpoints") or []
                          if e.get("p95_ms") is not None},
         visit_mean_s=visit["mean_ms"] / 1000.0 if visit else None,
-        max_concurrent_journeys=max_concurrent_journeys,
+        max_concurrent_journeys=max_concurrent_journeys, generator_processes=generator_processes,
+        poisson_arrivals=poisson_arrivals,
         platform_died=end_reason == "platform-died",
         run_dir=str(run_dir),
     )
@@ -277,8 +279,12 @@ class CapacitySearch:
                 break
             self._write(None)
         edge = core.bracket(self.probes)
-        self._render_edge_reports({edge.highest_pass, edge.lowest_break} - {None},
-                                  deadline=t0 + self.request.budget_s)
+        if not interrupted:  # Ctrl-C means stop now: the reports can be rendered later
+            try:
+                self._render_edge_reports(edge.highest_pass, edge.lowest_break, deadline=t0 + self.request.budget_s)
+            except KeyboardInterrupt:  # the result below is still written
+                interrupted, step = True, core.Stop("interrupted", "interrupted while rendering the edge probes' "
+                                                                   "reports; every probe is kept")
         summary = self._write(step)
         for line in summary.get("sentences", []):
             self.console.print(line)
@@ -316,10 +322,11 @@ class CapacitySearch:
         stage = outcome.results["stages"][0]
         steady_from_s = float(stage.get("start_t_s") or 0.0) + float(stage.get("ramp_s") or 0.0)
         obs = replace(observe_probe(outcome.run_dir, outcome.results, step.journeys_per_s, outcome.end_reason,
-                                    profile.max_concurrent_journeys),
+                                    profile.max_concurrent_journeys, max(1, req.workers),
+                                    profile.arrivals == "poisson"),
                       host_cpu_percent=host.mean_between(steady_from_s, float(stage.get("end_t_s") or 0.0)))
-        lowest = min(self.probes, key=lambda p: p.journeys_per_s).observation if self.probes else obs
-        judgement = core.judge_probe(obs, strict=req.strict, baseline=lowest)
+        judgement = core.judge_probe(obs, strict=req.strict,
+                                     baseline=core.cap_baseline(self.probes, step.journeys_per_s))
         probe = core.Probe(step.journeys_per_s, step.phase, obs, judgement)
         self.probes.append(probe)
         record.update(observation=_plain(obs), judgement=_plain(judgement))
@@ -331,14 +338,19 @@ class CapacitySearch:
                               if judgement.generator_bound else ""))
         return outcome, probe
 
-    def _render_edge_reports(self, edge: set[float], deadline: float) -> None:
-        """Reports (report.html/.md, junit.xml, charts) for the probes at the edge: the capacity
-        and the lowest break, as the budget allows. The other probes keep results.json;
-        ``harness report DIR`` renders any of them (every probe would cost ~9 s each)."""
+    def _render_edge_reports(self, capacity: float | None, lowest_break: float | None, deadline: float) -> None:
+        """Reports (report.html/.md, junit.xml, charts) for the probes at the edge, as the budget
+        allows: the first probe at the capacity and the first that broke at the lowest break.
+        The other probes keep results.json; ``harness report DIR`` renders any of them (every
+        probe would cost ~9 s each)."""
         spent: list[float] = []
+        wanted = {rate for rate in (capacity, lowest_break) if rate is not None}
         for record in self.records:
-            if record["journeys_per_s"] not in edge or "observation" not in record:
+            rate = record["journeys_per_s"]
+            if rate not in wanted or "observation" not in record or (
+                    rate == lowest_break and (record.get("judgement") or {}).get("passed")):
                 continue
+            wanted.discard(rate)
             run_dir = self.path / record["run_dir"]
             if time.monotonic() + max(spent, default=REPORT_COST_S) > deadline:
                 self.console.print(f"no time left in the budget to render {run_dir}'s report "

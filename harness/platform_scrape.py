@@ -12,7 +12,8 @@ Columns (docs/run-directory.md)::
 within ``scrape_ms`` after it. ``requests_total`` counts the shop's requests except its own
 plumbing (``/metrics``, ``/healthz``, ``/admin/...``) and the gateway's notifications, i.e. the
 requests a shopper's client sends. ``request_seconds`` is the time the shop spent answering
-those requests (``shop_http_request_duration_seconds_sum``), ``db_seconds`` the part of it on its
+requests (``shop_http_request_duration_seconds_sum``: the shoppers' and the gateway's
+notifications, whose SQL ``db_seconds`` counts too; not the harness's scrapes and admin calls), ``db_seconds`` the part of it on its
 database (``shop_db_seconds_total``: SQL, simulated reads and the wait for a connection),
 ``db_wait_seconds`` the wait for a connection alone; their increases give the database's share
 of request time. ``pid`` is the shop process that answered (with gunicorn
@@ -45,6 +46,7 @@ SCRAPE_TIMEOUT_S = 0.8
 # Requests that are not a shopper's: the harness's own scrapes and admin calls, and the
 # gateway's asynchronous payment notifications.
 NOT_CLIENT_ROUTES = ("GET /metrics", "GET /healthz", "POST /api/payments/unionpay/notify")
+PLUMBING_ROUTES = ("GET /metrics", "GET /healthz")  # the harness's own requests
 
 
 def parse_shop_metrics(text: str) -> dict[str, float]:
@@ -66,8 +68,8 @@ def parse_shop_metrics(text: str) -> dict[str, float]:
         elif sample.name == "shop_http_request_duration_seconds_sum":
             seen_durations = True
             route = sample.labels.get("route", "")
-            if route not in NOT_CLIENT_ROUTES and " /admin/" not in route:
-                request_seconds += sample.value
+            if route not in PLUMBING_ROUTES and " /admin/" not in route:  # the gateway's notifications count:
+                request_seconds += sample.value  # their SQL is in shop_db_seconds_total too
         elif sample.name == "shop_db_seconds_total":
             out["db_seconds"] = out.get("db_seconds", 0.0) + sample.value
             if sample.labels.get("part") == "pool_wait":

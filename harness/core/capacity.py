@@ -85,6 +85,8 @@ class ProbeObservation:
     db_wait_share: float | None = None  # the part of it waiting for a database connection
     visit_mean_s: float | None = None  # mean duration of a whole visit (think times included)
     max_concurrent_journeys: int | None = None  # the profile's cap: arrivals beyond it are dropped
+    generator_processes: int = 1  # load-generating processes; each holds cap/N visits and rate/N arrivals
+    poisson_arrivals: bool = True  # False: evenly spaced arrivals (profile arrivals = "uniform")
     platform_died: bool = False
     run_dir: str = ""
 
@@ -228,20 +230,37 @@ def erlang_b(servers: int, offered_load: float) -> float:
     return blocked
 
 
+def cap_baseline(probes: Sequence[Probe], rate: float) -> ProbeObservation | None:
+    """The visits of a platform that did not slow down: the lowest-rate probe below ``rate``
+    that passed and was not generator-bound (None when there is none: no comparison then)."""
+    calm = [p for p in probes if p.judgement.passed and not p.judgement.generator_bound and p.journeys_per_s < rate]
+    return min(calm, key=lambda p: p.journeys_per_s).observation if calm else None
+
+
 def cap_too_low(obs: ProbeObservation, baseline: ProbeObservation | None) -> str:
     """Why the profile's concurrency cap, not the platform, drops arrivals at this rate (empty
-    when it does not): with visits as long as at the lowest probe (a platform that never slows
-    down), Erlang's loss formula already turns away more than the 1% a probe may drop."""
+    when it does not): with visits as long as at ``baseline`` (a lower probe that passed: a
+    platform that did not slow down), the loss each load-generating process would have at its
+    share of the cap and of the rate is already above the 1% a probe may drop. Poisson
+    arrivals: Erlang's loss formula; evenly spaced ones: only what exceeds the cap on average."""
     if baseline is None or baseline.visit_mean_s is None or not obs.max_concurrent_journeys:
         return ""
+    processes = max(1, obs.generator_processes)
+    servers = obs.max_concurrent_journeys // processes
     in_flight = obs.offered_journeys_per_s * baseline.visit_mean_s
-    predicted = erlang_b(obs.max_concurrent_journeys, in_flight)
+    load = in_flight / processes
+    if obs.poisson_arrivals:
+        predicted = erlang_b(servers, load)
+    else:
+        predicted = max(0.0, 1.0 - servers / load) if load > 0 else 0.0
     if predicted <= MAX_DROPPED_FRACTION:
         return ""
-    return (f"the profile's max_concurrent_journeys ({obs.max_concurrent_journeys}) is too low for "
-            f"{obs.offered_journeys_per_s:.3g} journeys/s: with visits as long as at the lowest probe "
-            f"({baseline.visit_mean_s:.2f} s, {in_flight:.0f} in flight on average) {predicted:.1%} of arrivals are "
-            f"dropped even by a platform that does not slow down (raise it in the profile)")
+    per = f" ({servers} per load-generating process)" if processes > 1 else ""
+    return (f"the profile's max_concurrent_journeys ({obs.max_concurrent_journeys}{per}) is too low for "
+            f"{obs.offered_journeys_per_s:.3g} journeys/s: with visits as long as at "
+            f"{baseline.offered_journeys_per_s:.3g} journeys/s ({baseline.visit_mean_s:.2f} s, {in_flight:.0f} in flight "
+            f"on average) {predicted:.1%} of arrivals are dropped even by a platform that does not slow down "
+            f"(raise it in the profile)")
 
 
 def _excess(measured: float | None, threshold: float | None) -> float:
@@ -320,7 +339,9 @@ def summarize(config: SearchConfig, probes: Sequence[Probe], stop: Stop, cores: 
     lower_bound = hi is None
     why_bound = ""
     if lower_bound:
-        why_bound = {"generator-bound": "the load generator saturated before the platform broke",
+        why_bound = {"generator-bound": "the load generator became the limit before the platform broke ("
+                                        + "; ".join(next((p.judgement.generator_reasons for p in probes
+                                                          if p.judgement.generator_bound), ())) + ")",
                      "ceiling": "nothing broke up to the search's ceiling",
                      "budget": "the time budget ran out before anything broke"}.get(stop.reason, stop.why)
     first_break = None

@@ -42,12 +42,13 @@ TELEMETRY_DEFINITION = (
 TIME_DEFINITION = (
     "platform time: per stage (its steady part), the increase of the shop's own counters between the "
     "first and last scrape in the window, per shop process, summed: request_s = time spent answering "
-    "client requests (shop_http_request_duration_seconds_sum, the harness's scrapes and the gateway's "
-    "notifications left out), db_s = time on the database (shop_db_seconds_total: executing SQL, "
+    "requests (shop_http_request_duration_seconds_sum: shoppers' and the gateway's notifications; the "
+    "harness's scrapes and admin calls left out), db_s = time on the database (shop_db_seconds_total: executing SQL, "
     "simulated reads, waiting for a connection), db_wait_s = the wait for a connection alone. "
     "db_share = db_s / request_s: the part of request time the database accounts for (the rest is the "
     "shop's own work, its queue, and the gateway calls it makes). Requests overlap, so both are sums of "
-    "request durations, not wall-clock time"
+    "request durations, not wall-clock time; the background re-query job's SQL is outside any request (db_share "
+    "is capped at 1)"
 )
 
 

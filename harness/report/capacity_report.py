@@ -17,7 +17,7 @@ import jinja2
 
 from harness import __version__
 from harness.core import capacity as core
-from harness.errors import EXIT_FAILED, EXIT_INVALID, EXIT_OK, InputError
+from harness.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_INVALID, EXIT_OK, InputError
 
 _ENV = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
 
@@ -130,9 +130,14 @@ def knee_png(probes: list[core.Probe], summary: dict) -> bytes:
             ax.scatter(*zip(*points, strict=True), color=colour, s=18)
             line = _mean_by_rate(points)
             ax.plot(*zip(*line, strict=True), marker="o", color=colour, label=attr.replace("_ms", "").upper())
-    broke = [(p.journeys_per_s, p.observation.p95_ms) for p in ordered if not p.judgement.passed and p.observation.p95_ms]
+    broke = [(p.journeys_per_s, p.observation.p95_ms) for p in ordered
+             if not p.judgement.passed and not p.judgement.generator_bound and p.observation.p95_ms]
     if broke:
         ax.scatter(*zip(*broke, strict=True), marker="x", s=90, color="#cb181d", zorder=5, label="probe broke a target")
+    held = [(p.journeys_per_s, p.observation.p95_ms) for p in ordered if p.judgement.generator_bound and p.observation.p95_ms]
+    if held:  # neither pass nor break: the generator, not the platform, was the limit
+        ax.scatter(*zip(*held, strict=True), marker="^", s=90, facecolors="none", edgecolors="#d94801", zorder=5,
+                   label="generator-bound (not judged)")
     log_ms_axis(ax)
     seen: set[float] = set()
     for target in ordered[0].observation.targets if ordered else ():
@@ -223,18 +228,19 @@ def rerender(path: Path) -> tuple[dict, list[Path], int]:
         raise InputError(f"{source}: malformed capacity result: {type(error).__name__}: {error}") from error
     written = []
     png = knee_png(probes, summary) if probes else None
-    if png is not None:
-        (Path(path) / "knee.png").write_bytes(png)
-        written.append(Path(path) / "knee.png")
-    for name, text in (("capacity.md", capacity_markdown(body)), ("capacity.html", capacity_html(body, png))):
+    files = ([("knee.png", png)] if png is not None else []) + [
+        ("capacity.md", capacity_markdown(body).encode("utf-8")), ("capacity.html", capacity_html(body, png).encode("utf-8"))]
+    for name, data in files:  # each to a temporary name, then renamed into place
         target = Path(path) / name
         tmp = target.with_name(f".{name}.tmp")
-        tmp.write_text(text, encoding="utf-8")
+        tmp.write_bytes(data)
         os.replace(tmp, target)
         written.append(target)
     lo, hi = summary["capacity_interval_journeys_per_s"]
     code = EXIT_INVALID if not probes or (lo is None and hi is None) else (
         EXIT_OK if summary["headroom"].get("within") else EXIT_FAILED)
+    if (body.get("stop") or {}).get("reason") == "interrupted":
+        code = EXIT_INTERRUPTED  # as the search itself exited
     return body, written, code
 
 
@@ -318,7 +324,8 @@ _TEMPLATE = r"""<!DOCTYPE html>
 {% if knee %}<h2>Knee</h2>
 <img alt="API P50/P95/P99 and achieved journeys/s against offered journeys/s" src="data:image/png;base64,{{ knee }}">
 <p class="note">API latency percentiles (log scale, left) and achieved journeys/s (right) against the offered rate;
-dashed lines are the latency targets, crosses the probes that broke a target.</p>{% endif %}
+dashed lines are the latency targets, crosses the probes that broke a target, open triangles the probes the load
+generator held back (neither pass nor break).</p>{% endif %}
 <h2>Probes</h2>
 <table>
 <tr><th>#</th><th>offered/s</th><th>phase</th><th>achieved/s</th><th>P50</th><th>P95</th><th>P99</th><th>dropped</th>

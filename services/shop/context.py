@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import collections
+import contextlib
 import random
 import secrets
 import time
@@ -30,6 +32,52 @@ def cache_lookup_counters(counter: Counter) -> dict[tuple[str, str], object]:
     """Every (cache, result) child of ``counter``, bound once (a labelled .inc() per lookup costs
     a dict lookup and a lock, not a label resolution) and exported at 0 from the start."""
     return {(name, result): counter.labels(name, result) for name in CACHE_NAMES for result in CACHE_RESULTS}
+
+
+class ConnectionPool:
+    """The ``db_connections`` knob: at most ``limit`` reads hold a connection at once (0: no
+    limit), the others wait in arrival order. The limit can change while reads wait: raising it
+    lets waiters in at once, lowering it lets reads already holding a connection finish."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.in_use = 0
+        self._waiters: collections.deque[asyncio.Future] = collections.deque()
+
+    def resize(self, limit: int) -> None:
+        self.limit = limit
+        self._wake()
+
+    def _free(self) -> bool:
+        return self.limit == 0 or self.in_use < self.limit
+
+    async def acquire(self) -> None:
+        """Wait for a connection (FIFO). A cancelled wait leaves the pool as it was."""
+        if self._free() and not self._waiters:
+            self.in_use += 1
+            return
+        granted = asyncio.get_running_loop().create_future()
+        self._waiters.append(granted)
+        try:
+            await granted
+        except asyncio.CancelledError:
+            if granted.done() and not granted.cancelled():  # granted, then cancelled before it ran
+                self.release()
+            else:
+                with contextlib.suppress(ValueError):
+                    self._waiters.remove(granted)
+            raise
+
+    def release(self) -> None:
+        self.in_use -= 1
+        self._wake()
+
+    def _wake(self) -> None:
+        while self._waiters and self._free():
+            granted = self._waiters.popleft()
+            if not granted.done():
+                self.in_use += 1
+                granted.set_result(None)
 
 
 class BoundedCache(dict):
@@ -61,14 +109,10 @@ class ShopContext:
     # shop_db_seconds_total: reads held a connection for read_s, waited for one for wait_s.
     db_read_s: float = 0.0
     db_wait_s: float = 0.0
-    db_pool: asyncio.Semaphore | None = None
+    db_pool: ConnectionPool = field(default_factory=lambda: ConnectionPool(0))
 
     def __post_init__(self) -> None:
-        self.db_pool = self._new_pool()
-
-    def _new_pool(self) -> asyncio.Semaphore | None:
-        n = self.knobs.db_connections
-        return asyncio.Semaphore(n) if n else None
+        self.db_pool.resize(self.knobs.db_connections)
 
     @property
     def data_dir(self) -> Path:
@@ -81,10 +125,8 @@ class ShopContext:
         return self.rngs[family]
 
     def set_knobs(self, raw: dict) -> None:
-        previous = self.knobs.db_connections
         self.knobs = shop_knobs(raw)
-        if self.knobs.db_connections != previous:
-            self.db_pool = self._new_pool()  # reads already waiting finish on the old pool
+        self.db_pool.resize(self.knobs.db_connections)
         if not self.knobs.cache_enabled:
             for cache in (self.product_cache, self.list_cache, self.token_cache, self.order_cache):
                 cache.clear()
@@ -114,16 +156,16 @@ class ShopContext:
         if dist.is_zero:
             return
         read_s = dist.sample_ms(self.rng("db")) / 1000.0
-        pool = self.db_pool
-        if pool is None:
-            await asyncio.sleep(read_s)
-            self.db_read_s += read_s
-            return
         asked = time.perf_counter()
-        async with pool:
+        try:
+            await self.db_pool.acquire()
+        finally:
             got = time.perf_counter()
             self.db_wait_s += got - asked
+        try:
             await asyncio.sleep(read_s)
+        finally:
+            self.db_pool.release()
             self.db_read_s += time.perf_counter() - got
 
     async def user_id(self, request: Request) -> str:

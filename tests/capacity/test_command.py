@@ -249,3 +249,6 @@ def test_a_real_search_held_back_by_the_generator_is_a_lower_bound(tiny_profile:
     assert first["report"] and (out / first["report"]).is_file()  # the capacity probe's report is rendered
     assert "report" not in result["probes"][1]  # the generator-bound one is no edge: results.json only
     assert not (out / result["probes"][1]["run_dir"] / "report.html").exists()
+    assert "max_concurrent_journeys" in result["lower_bound_reason"]  # the reason names the cap
+    png = (out / "knee.png").read_bytes()  # `harness report` draws the search's own chart again, byte for byte
+    assert main(["report", str(out)]) == 1 and (out / "knee.png").read_bytes() == png

@@ -212,6 +212,40 @@ def test_dropped_arrivals_from_a_cap_too_low_for_the_rate_are_the_generator_s_li
     assert not core.judge_probe(capped).generator_bound
 
 
+def test_the_cap_is_judged_against_a_lower_probe_that_passed() -> None:
+    """The first probe, or a step-down below a break, has no calm baseline: no comparison (its
+    own slowed-down visits would blame the cap for the platform's pile-up)."""
+    from dataclasses import replace
+
+    def probe(rate: float, passed: bool, visit_s: float, generator_bound: bool = False) -> core.Probe:
+        obs = replace(observe(rate, 300.0 if passed else 5000.0), visit_mean_s=visit_s)
+        judged = core.ProbeJudgement(passed, (), generator_bound)
+        return core.Probe(rate, "stage-up", obs, judged)
+
+    assert core.cap_baseline([], 10.0) is None
+    assert core.cap_baseline([probe(32.0, False, 5.6)], 16.0) is None  # step-down: only a break above
+    probes = [probe(4.0, True, 0.9, generator_bound=True), probe(8.0, True, 0.8), probe(16.0, True, 1.0),
+              probe(32.0, False, 5.6)]
+    assert core.cap_baseline(probes, 24.0).offered_journeys_per_s == 8.0
+    assert core.cap_baseline(probes, 8.0) is None  # nothing calm strictly below 8
+
+
+def test_the_cap_is_shared_by_the_load_generating_processes_and_uniform_arrivals_lose_less() -> None:
+    """Each of N Locust workers holds cap/N visits for rate/N arrivals: B(50, 42.5) = 3.4% where
+    one process would lose B(200, 170) = 0.23%. Evenly spaced arrivals lose only the excess."""
+    from dataclasses import replace
+
+    baseline = replace(observe(2.0, 200.0), visit_mean_s=1.0)
+    one = replace(observe(170.0, 700.0, dropped=60), visit_mean_s=5.0, max_concurrent_journeys=200)
+    assert core.cap_too_low(one, baseline) == ""
+    four = replace(one, generator_processes=4)
+    assert "max_concurrent_journeys (200 (50 per load-generating process)" in core.cap_too_low(four, baseline)
+    assert "3.4% of arrivals" in core.cap_too_low(four, baseline)
+    uniform = replace(one, poisson_arrivals=False)
+    assert core.cap_too_low(uniform, baseline) == ""  # 170 in flight under a cap of 200: nothing lost
+    assert "20.0% of arrivals" in core.cap_too_low(replace(uniform, offered_journeys_per_s=250.0), baseline)
+
+
 @pytest.mark.parametrize(("servers", "load"), [(1, 1.0), (2, 1.0), (10, 5.0), (200, 160.0), (30, 34.4), (200, 28.0)])
 def test_erlang_b_matches_the_truncated_poisson_form(servers: int, load: float) -> None:
     """B(c, A) = P(N = c) / P(N <= c) for N ~ Poisson(A): the closed form, computed another way."""
@@ -276,7 +310,8 @@ def test_saturation_is_attributed_from_the_figures(obs_kwargs: dict, cores: int,
 
 def test_a_queue_for_database_connections_is_database_saturation() -> None:
     """Measured with profiles/faults/cache-off.toml: the database was already 77% of request time
-    at the lowest probe; at the break, 99%, of which 97% waiting for a connection."""
+    at the lowest probe; at the break, 99%, of which 97% waiting for a connection. With a
+    baseline of 90% the share alone would not have grown enough; the queue still shows it."""
     from dataclasses import replace
 
     baseline = replace(observe(2.0, 200.0, shop_cpu=10.0, db_share=0.90), db_wait_share=0.01)

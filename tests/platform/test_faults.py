@@ -16,7 +16,7 @@ from tests.platform._helpers import http
 
 
 def metric(text: str, name: str) -> float:
-    match = re.search(rf"^{re.escape(name)} ([0-9.e+]+)$", text, re.M)
+    match = re.search(rf"^{re.escape(name)} ([-+0-9.eE]+)$", text, re.M)
     assert match, name
     return float(match.group(1))
 
@@ -97,7 +97,9 @@ def test_db_connections_queue_reads_and_the_database_time_is_counted(faults, sho
     grew = {part: metric(after, f'shop_db_seconds_total{{part="{part}"}}')
             - metric(before, f'shop_db_seconds_total{{part="{part}"}}') for part in ("read", "pool_wait", "sql")}
     assert grew["read"] >= 1.6
-    assert grew["pool_wait"] >= 0.2 * (1 + 2 + 3 + 4 + 5 + 6 + 7) * 0.9  # the k-th read waited ~k × 200 ms
+    # the k-th read in waits ~k × 200 ms when all 8 arrive together (5.6 s in all); half of that
+    # allows for requests that reach the shop a little apart, and is still far from no queue (0 s)
+    assert grew["pool_wait"] >= 0.2 * (1 + 2 + 3 + 4 + 5 + 6 + 7) * 0.5
     assert grew["sql"] > 0
 
 
