@@ -22,7 +22,7 @@ run, 130 interrupted.
 Example:
     harness capacity --profile profiles/step-300.toml --max-minutes 15
     harness capacity --platform-workers 2 --max-minutes 10 --out /tmp/cap-2w
-    harness capacity --faults cache-off.toml --probe-s 20
+    harness capacity --faults profiles/faults/cache-off.toml --platform-workers 2
     harness capacity --target http://127.0.0.1:8000 --targets targets.toml
 """
 
