@@ -25,7 +25,7 @@ def _request_loop(recorder: Recorder):
 
 
 def test_recorder_cost_local_runner(benchmark, tmp_path):
-    """Local runner: CSV row + stage histogram + progress histogram, per request."""
+    """Local runner: CSV row + stage histogram (the live P95 reads the same histograms), per request."""
     writer = RunWriter(tmp_path)
     benchmark(_request_loop(Recorder("local", writer)))
     writer.close()

@@ -70,6 +70,14 @@ class StageHistograms:
         kinds = self._stages.setdefault(stage, {"requests": {}, "journeys": {}})
         return kinds[kind].setdefault(name, new_histogram())
 
+    def percentile_us(self, stage: str, kind: str, percentile: float) -> int | None:
+        """The ``percentile`` of every name of (stage, kind) together, in us; None when empty.
+        Merges the histograms (cheap: non-empty buckets only); meant for a live line, not per value."""
+        merged = new_histogram()
+        for histogram in self._stages.get(stage, {}).get(kind, {}).values():
+            merged.add(histogram)
+        return merged.get_value_at_percentile(percentile) if merged.get_total_count() else None
+
     def stages(self) -> list[str]:
         """Stage names seen, in first-seen order."""
         return list(self._stages)
@@ -216,11 +224,10 @@ class Recorder:
 
 
 class _StageProgress:
-    __slots__ = ("requests", "failures", "started", "dropped", "histogram")
+    __slots__ = ("requests", "failures", "started", "dropped")
 
     def __init__(self) -> None:
         self.requests = self.failures = self.started = self.dropped = 0
-        self.histogram = new_histogram()
 
 
 class _DroppedRows:
@@ -289,7 +296,6 @@ class RunWriter:
         progress = self._progress.get(row[1]) or self._stage(row[1])
         progress.requests += 1
         progress.failures += row[6] == 0
-        progress.histogram.record_value(round(row[5] * 1000.0))
         self._window_requests += 1
 
     def add_journey(self, row: tuple) -> None:
@@ -338,11 +344,13 @@ class RunWriter:
 
     def progress(self, t_s: float, stage: str, stage_elapsed_s: float, intended_journeys_per_s: float,
                  window_s: float) -> dict[str, Any]:
-        """Write and return a ``progress`` event: figures for ``stage`` so far, requests/s over ``window_s``."""
+        """Write and return a ``progress`` event: figures for ``stage`` so far, requests/s over
+        ``window_s``; ``p95_ms`` from the stage's own histograms (its ramp left out, as in the
+        results; None while only ramp requests were seen)."""
         progress = self._stage(stage)
         requests_per_s = self._window_requests / window_s if window_s > 0 else 0.0
         self._window_requests = 0
-        count = progress.histogram.get_total_count()
+        p95_us = self.histograms.percentile_us(stage, "requests", 95)  # the stage's, ramp left out
         return self.event(
             "progress", t_s,
             stage=stage,
@@ -350,7 +358,7 @@ class RunWriter:
             intended_journeys_per_s=round(intended_journeys_per_s, 4),
             achieved_journeys_per_s=round(progress.started / stage_elapsed_s, 4) if stage_elapsed_s > 0 else 0.0,
             requests_per_s=round(requests_per_s, 3),
-            p95_ms=progress.histogram.get_value_at_percentile(95) / 1000.0 if count else None,
+            p95_ms=None if p95_us is None else p95_us / 1000.0,
             failures=progress.failures,
             requests=progress.requests,
             dropped=progress.dropped,

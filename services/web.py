@@ -8,7 +8,7 @@ import time
 from urllib.parse import parse_qsl
 
 from fastapi import Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
 from prometheus_client import Counter as PromCounter
 from prometheus_client.process_collector import ProcessCollector
@@ -58,6 +58,18 @@ def new_registry(prefix: str) -> tuple[CollectorRegistry, Histogram, PromCounter
 def metrics_text(registry: CollectorRegistry) -> bytes:
     """The Prometheus text exposition of ``registry``."""
     return generate_latest(registry)
+
+
+def add_health_and_metrics(app, registry: CollectorRegistry, role: str) -> None:
+    """``GET /healthz`` (``{"status": "ok", "role": role}``) and ``GET /metrics`` on ``app``."""
+
+    @app.get("/healthz")
+    async def healthz():
+        return {"status": "ok", "role": role}
+
+    @app.get("/metrics")
+    async def metrics():
+        return Response(metrics_text(registry), media_type="text/plain; version=0.0.4")
 
 
 class MetricsAndLimits:

@@ -14,11 +14,11 @@ Example:
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from rich.console import Console
 from rich.markup import escape
 
+from harness.commands._rejudge import add_rejudge_arguments
 from harness.errors import InputError
 from harness.summary import VERDICT_STYLE, targets_table
 
@@ -27,10 +27,7 @@ HELP = "re-judge a stored run against (other) targets; exit with the verdict's c
 
 
 def prepare_parser(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("run_dir", metavar="RUN_DIR", type=Path, help="a run directory (reports/<run-id>)")
-    parser.add_argument("--targets", metavar="FILE", type=Path, default=None,
-                        help="targets file (default: the run's own, else targets.toml)")
-    parser.add_argument("--strict", action="store_true", help="treat warn (interval straddles) as fail")
+    add_rejudge_arguments(parser)
     parser.add_argument("--write", action="store_true", help="overwrite RUN_DIR/results.json with this verdict")
 
 

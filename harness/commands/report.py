@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from harness.commands._rejudge import add_rejudge_arguments
 from harness.errors import InputError
 
 NAME = "report"
@@ -33,10 +34,7 @@ HELP = "re-judge a run directory and render report.html, report.md, junit.xml an
 
 
 def prepare_parser(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("run_dir", metavar="RUN_DIR", type=Path, help="a run directory (reports/<run-id>)")
-    parser.add_argument("--targets", metavar="FILE", type=Path, default=None,
-                        help="targets file (default: the run's own copy, else the manifest's, else targets.toml)")
-    parser.add_argument("--strict", action="store_true", help="treat warn (interval straddles) as fail")
+    add_rejudge_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -415,7 +415,8 @@ def describe(summary: dict) -> list[str]:
                      f"{fb['explanation']}")
     if summary["saturation"]:
         sat = summary["saturation"]
-        lines.append(f"saturated: {sat['resource']}{' (result is a lower bound)' if sat['lower_bound'] else ''}: "
+        lines.append(f"saturated: {sat['resource']}{' (result is a lower bound)' if sat['lower_bound'] else ''} "
+                     f"at {sat['journeys_per_s']:.3g} journeys/s (means over the probe's steady part): "
                      + "; ".join(sat["evidence"]))
     lines.append(f"search stopped: {summary['stop']['reason']}: {summary['stop']['why']}")
     return lines

@@ -71,7 +71,7 @@ def key_facts(body: dict) -> list[tuple[str, str]]:
     sat = body.get("saturation")
     if sat:
         facts.append(("saturated", f"{sat.get('resource')}{' (lower bound)' if sat.get('lower_bound') else ''} at "
-                                   f"{_num(sat.get('journeys_per_s'), 3)} journeys/s: " + "; ".join(sat.get("evidence") or [])))
+                                   f"{_num(sat.get('journeys_per_s'), 3)} journeys/s (means over the probe's steady part): " + "; ".join(sat.get("evidence") or [])))
     undecided = _undecided_at(body, lo)
     if undecided:
         facts.append(("undecided at the capacity", ", ".join(undecided) + ": their 95% intervals straddle the "

@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse
 from prometheus_client import Counter, Gauge
 from prometheus_client.core import CounterMetricFamily
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -26,9 +26,9 @@ from services.unionpay.keys import ensure_keys
 from services.web import (
     BadRequest,
     MetricsAndLimits,
+    add_health_and_metrics,
     bad_request_handler,
     grouped_route_name,
-    metrics_text,
     new_registry,
     read_json_object,
 )
@@ -125,13 +125,7 @@ def create_app(config: ServiceConfig) -> FastAPI:
             response.headers["X-Fault"] = "error_rate"
         return response
 
-    @app.get("/healthz")
-    async def healthz():
-        return {"status": "ok", "role": "shop"}
-
-    @app.get("/metrics")
-    async def metrics():
-        return Response(metrics_text(registry), media_type="text/plain; version=0.0.4")
+    add_health_and_metrics(app, registry, "shop")
 
     @app.get("/admin/faults")
     async def get_faults(request: Request):

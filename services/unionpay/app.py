@@ -12,7 +12,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI, Request
-from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
 
 from services.config import ServiceConfig
 from services.faults import GatewayKnobs, apply_admin_update, gateway_knobs
@@ -32,8 +32,8 @@ from services.unionpay.state import STAT_NAMES, Ledger, Transaction
 from services.web import (
     BadRequest,
     MetricsAndLimits,
+    add_health_and_metrics,
     bad_request_handler,
-    metrics_text,
     new_registry,
     read_form,
 )
@@ -99,13 +99,7 @@ def create_app(config: ServiceConfig) -> FastAPI:
             return _answer("10", 403, "X-Admin-Token", "wrong admin token")
         return None
 
-    @app.get("/healthz")
-    async def healthz():
-        return {"status": "ok", "role": "gateway"}
-
-    @app.get("/metrics")
-    async def metrics():
-        return Response(metrics_text(registry), media_type="text/plain; version=0.0.4")
+    add_health_and_metrics(app, registry, "gateway")
 
     @app.post("/gateway/api/frontTransReq.do")
     async def front_trans_req(request: Request):

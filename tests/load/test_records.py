@@ -79,6 +79,8 @@ def test_progress_event(tmp_path):
     recorder = Recorder("local", writer)
     recorder.arrival("100%", True)
     recorder.arrival("100%", False)
+    recorder.request(0.5, "100%", True, "GET /a", "GET", 900.0, True, 200, "", 0, "j")  # ramp: not in the P95
+    assert writer.progress(0.6, "100%", 0.6, 0.5, 0.6)["p95_ms"] is None
     recorder.request(1.0, "100%", False, "GET /a", "GET", 12.0, False, 503, "http_5xx", 0, "j")
     event = writer.progress(2.0, "100%", 4.0, 0.5, 2.0)
     writer.close()
