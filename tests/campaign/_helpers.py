@@ -1,6 +1,4 @@
-"""Helpers for the campaign tests: run the CLI as a real subprocess, wait for events, and skip
-(visibly) the cases whose other parts (the platform, the journeys' locustfile, the judge) are
-not in the tree yet."""
+"""Helpers for the campaign tests: run the CLI as a real subprocess and wait for events."""
 
 from __future__ import annotations
 
@@ -12,28 +10,11 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
-
 REPO = Path(__file__).resolve().parents[2]
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 STUB_LOCUSTFILE = FIXTURES / "stub_recorder_locustfile.py"
 HARNESS_TIMEOUT_S = 150  # every harness subprocess is bounded: a hang fails the test, never the suite
 
-
-def _missing(*relative: str) -> list[str]:
-    return [path for path in relative if not (REPO / path).exists()]
-
-
-def require_parts(*relative: str) -> None:
-    """Skip the calling test, saying which files are missing, unless all of them exist."""
-    missing = _missing(*relative)
-    if missing:
-        pytest.skip(f"needs {', '.join(missing)} (not in the tree yet)")
-
-
-PLATFORM = "harness/commands/shop.py"
-LOCUSTFILE = "loadtests/shop.py"
-JUDGE = "harness/judge.py"
 
 
 def harness_env() -> dict[str, str]:

@@ -210,7 +210,7 @@ def test_a_result_file_that_cannot_be_written_leaves_the_previous_one_whole(tmp_
     def no_space(_fd):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr("harness.rundir.os.fsync", no_space)
+    monkeypatch.setattr("harness.rundir.layout.os.fsync", no_space)
     with pytest.raises(RunFailedError, match=f"cannot write {path}: No space left on device"):
         write_json_atomic(path, {"verdict": "fail", "big": "x" * 100_000})
     assert read_json(path) == {"verdict": "pass"}

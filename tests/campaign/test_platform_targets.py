@@ -12,12 +12,8 @@ import pytest
 
 from harness.platform_scrape import METRICS_COLUMNS, MetricsScraper
 from tests.campaign._helpers import (
-    JUDGE,
-    LOCUSTFILE,
-    PLATFORM,
     finish,
     read_json,
-    require_parts,
     start_harness,
     write_profile_file,
 )
@@ -34,7 +30,6 @@ def _target(results: dict, target_id: str) -> dict:
 
 @pytest.mark.slow
 def test_cache_off_fails_the_cache_target_and_a_healthy_shop_does_not(tmp_path):
-    require_parts(PLATFORM, LOCUSTFILE, JUDGE)
     profile = write_profile_file(tmp_path, rate=3.0, stages=[("100%", 1.0, 10.0)], drain_s=2.0)
     runs = {preset: tmp_path / preset for preset in ("healthy", "documented-problems")}
     # both at once: each is mostly waiting on the platform's start and the 10 s of load

@@ -17,7 +17,6 @@ from tests.campaign._helpers import (
     finish,
     read_events,
     read_json,
-    require_parts,
     run_harness,
     start_harness,
     wait_for_event,
@@ -58,7 +57,6 @@ def test_a_signal_mid_stage_keeps_what_was_measured(tmp_path, write_profile, tin
 
 
 def test_harness_run_records_any_locustfile(tmp_path, write_profile, tiny_service):
-    require_parts("loadtests/recorder.py")
     url = tiny_service()
     out = tmp_path / "run"
     service_pid = tiny_service.pids()[0]
