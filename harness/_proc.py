@@ -17,7 +17,11 @@ from pathlib import Path
 
 import psutil
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+from harness.config.paths import INVOKED_FROM_ENV, install_root, invocation_dir
+
+#: where harness/ and its sibling packages are installed (harness.config.paths): the children's
+#: working directory, so a user's folders never shadow the harness's own packages in them
+REPO_ROOT = install_root()
 _PR_SET_PDEATHSIG = 1
 
 
@@ -39,17 +43,19 @@ def child_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     paths = [str(REPO_ROOT)] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
     env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
     env["PYTHONUNBUFFERED"] = "1"
+    env[INVOKED_FROM_ENV] = str(invocation_dir())  # relative paths resolve from the user's directory
     env.update(extra or {})
     return env
 
 
 def spawn(argv: list[str], log_path: Path, env: dict[str, str] | None = None,
-          cwd: Path | None = None) -> subprocess.Popen:
-    """Start ``argv`` in its own session with stdout and stderr appended to ``log_path``."""
+          cwd: Path | None = None, pass_fds: tuple[int, ...] = ()) -> subprocess.Popen:
+    """Start ``argv`` in its own session with stdout and stderr appended to ``log_path``
+    (``pass_fds``: open descriptors the child inherits, e.g. a listening socket)."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "ab") as log:
         return subprocess.Popen(
-            argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+            argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, pass_fds=pass_fds,
             env=env or child_env(), cwd=str(cwd or REPO_ROOT), start_new_session=True,
             preexec_fn=_die_with_parent if _prctl is not None else None,
         )

@@ -13,8 +13,6 @@ Targets and the overall verdict are added by :mod:`harness.judge`.
 
 from __future__ import annotations
 
-import io
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -30,34 +28,12 @@ from harness.fault_schedule import faults_results
 from harness.platform_metrics import DEFINITIONS as PLATFORM_DEFINITIONS
 from harness.platform_metrics import platform_results
 from harness.reconciliation import reconciliation_results
-from harness.rundir import read_jsonl, read_manifest
+from harness.rundir import read, schema
+from harness.rundir.schema import StageWindow
 
 AVAILABILITY_DEFINITION = (
     "a request fails on 5xx, timeout, connection error, unexpected 4xx or wrong business outcome"
 )
-
-
-@dataclass(frozen=True)
-class StageWindow:
-    """A stage's place in time: [start_s, end_s) in epoch seconds; steady part after the ramp."""
-
-    name: str
-    load_factor: float
-    duration_s: float
-    ramp_s: float
-    journeys_per_s: float | None
-    start_s: float
-    end_s: float
-
-    @property
-    def steady_start_s(self) -> float:
-        """When the ramp ends and the stage's statistics begin."""
-        return self.start_s + self.ramp_s
-
-    @property
-    def steady_s(self) -> float:
-        """Length of the steady part in seconds (0 when the stage ended inside its ramp)."""
-        return max(0.0, self.end_s - self.steady_start_s)
 
 
 def build_results(run_dir: Path) -> dict:
@@ -69,11 +45,11 @@ def build_results(run_dir: Path) -> dict:
     run_dir = Path(run_dir)
     manifest = _checked_manifest(run_dir)
     notes: list[str] = []
-    events = read_jsonl(run_dir / "events.jsonl")
+    events = read.read_events(run_dir)
     stage_names = [stage["name"] for stage in manifest["stages"]]
-    requests = read_requests(run_dir / "requests.csv", stage_names, notes)
-    journeys = read_journeys(run_dir / "journeys.csv", stage_names, notes)
-    samples = read_samples(run_dir / "samples.csv", notes)
+    requests = read_requests(run_dir, stage_names, notes)
+    journeys = read_journeys(run_dir, stage_names, notes)
+    samples = read_samples(run_dir, notes)
     windows = stage_windows(manifest, events, requests, journeys)
     run_id = str(manifest.get("run_id", run_dir.name))
 
@@ -113,38 +89,9 @@ def build_results(run_dir: Path) -> dict:
 
 
 def stage_windows(manifest: dict, events: list[dict], requests: pd.DataFrame, journeys: pd.DataFrame) -> list[StageWindow]:
-    """Each stage's time window: planned from manifest t0_s and offsets, corrected by the
-    stage_start / stage_end events when present, and cut at the last record when the run
-    ended early (so an interrupted stage's rate is computed over the time it really ran)."""
-    timed = [e for e in events if isinstance(e.get("t_s"), int | float)]
-    starts = {e.get("stage"): float(e["t_s"]) for e in timed if e.get("kind") == "stage_start"}
-    ends = {e.get("stage"): float(e["t_s"]) for e in timed if e.get("kind") == "stage_end"}
-    last_seen = pd.concat(
-        [requests.groupby("stage", observed=True)["t_s"].max(),
-         journeys.groupby("stage", observed=True)["intended_t_s"].max()]
-    ).groupby(level=0).max()
-    windows = []
-    t0_s = float(manifest.get("t0_s") or 0.0)
-    for stage in manifest["stages"]:
-        name = stage["name"]
-        start_s = starts.get(name, t0_s + float(stage.get("start_offset_s", 0.0)))
-        end_s = start_s + float(stage["duration_s"])
-        if name in ends:
-            end_s = min(end_s, ends[name])
-        elif manifest.get("end_reason") != "completed" and name in last_seen.index:
-            end_s = min(end_s, float(last_seen[name]))
-        windows.append(
-            StageWindow(
-                name=name,
-                load_factor=float(stage.get("load_factor", 1.0)),
-                duration_s=float(stage["duration_s"]),
-                ramp_s=float(stage.get("ramp_s", 0.0)),
-                journeys_per_s=None if stage.get("journeys_per_s") is None else float(stage["journeys_per_s"]),
-                start_s=start_s,
-                end_s=max(start_s, end_s),
-            )
-        )
-    return windows
+    """Each stage's time window (harness.rundir.schema.stage_windows), cut at the stage's last
+    record when the run ended early."""
+    return schema.stage_windows(manifest, events, read.last_record_t_s(requests, journeys))
 
 
 def _latency(run_id: str, key: str, window: StageWindow, values_ms, t_s, summary=None):
@@ -173,7 +120,7 @@ def _stage_results(run_id: str, window: StageWindow, requests: pd.DataFrame, jou
     names = req["name"].cat.remove_unused_categories()
     codes = names.cat.codes.to_numpy()
     categories = [str(c) for c in names.cat.categories]
-    is_api = np.array([c.partition(" ")[2].startswith("/api/") for c in categories], dtype=bool)
+    is_api = np.array([schema.is_api_request(c) for c in categories], dtype=bool)
     api_rows = is_api[codes] if codes.size else np.zeros(0, dtype=bool)
 
     replicates = {}
@@ -232,7 +179,7 @@ def _stage_load(window: StageWindow, jr_stage: pd.DataFrame, jr_steady: pd.DataF
     steady_visits = jr_steady[jr_steady["name"] == "visit"]
     cpu_means: dict[int, float] = {}
     if samples is not None:
-        in_window = samples[(samples["role"] == "generator") & (samples["t_s"] >= window.start_s)
+        in_window = samples[(samples["role"] == schema.GENERATOR_ROLE) & (samples["t_s"] >= window.start_s)
                             & (samples["t_s"] < window.end_s)]
         cpu_means = {int(pid): float(cpu) for pid, cpu in in_window.groupby("pid")["cpu_percent"].mean().items()}
     return selfcheck.StageLoad(
@@ -320,17 +267,11 @@ def histogram_notes(run_dir: Path, stages: list[dict]) -> list[str]:
     return notes
 
 
-# --- reading the raw files (the I/O edge) -----------------------------------------------------
-
-REQUEST_COLUMNS = ("t_s,stage,in_ramp,name,method,response_ms,ok,status,error_kind,bytes,journey_id,worker").split(",")
-JOURNEY_COLUMNS = ("journey_id,visit_id,name,stage,in_ramp,intended_t_s,start_t_s,end_t_s,duration_ms,"
-                   "from_intended_ms,ok,outcome,flags,sync_lag_ms,worker").split(",")
-SAMPLE_COLUMNS = "t_s,pid,role,rss_bytes,uss_bytes,cpu_percent,num_threads,num_fds".split(",")
-
+# --- reading the raw files (through harness.rundir.read) ------------------------------------------
 
 def _checked_manifest(run_dir: Path) -> dict:
     path = run_dir / "manifest.json"
-    manifest = read_manifest(run_dir)
+    manifest = read.read_manifest(run_dir)
     stages = manifest.get("stages") if isinstance(manifest, dict) else None
     if not isinstance(stages, list) or not stages:
         raise InputError(f"{path}: field 'stages' must be a non-empty list of stages")
@@ -341,85 +282,24 @@ def _checked_manifest(run_dir: Path) -> dict:
     return manifest
 
 
-def read_requests(path: Path, stage_names: list[str], notes: list[str]) -> pd.DataFrame:
+REQUEST_FIELDS = ["t_s", "stage", "in_ramp", "name", "response_ms", "ok", "status", "error_kind"]
+JOURNEY_FIELDS = ["name", "stage", "in_ramp", "intended_t_s", "duration_ms", "from_intended_ms", "ok", "outcome",
+                  "flags", "sync_lag_ms"]
+
+
+def read_requests(run_dir: Path, stage_names: list[str], notes: list[str]) -> pd.DataFrame:
     """requests.csv as a DataFrame (t_s, stage, in_ramp, name, response_ms, ok, status, error_kind)."""
-    return _read_csv(path, REQUEST_COLUMNS, {
-        "t_s": "time", "stage": "stage", "in_ramp": "flag", "name": "category",
-        "response_ms": "float", "ok": "flag", "status": "float", "error_kind": "category",
-    }, stage_names, notes)
+    return read.read_requests(run_dir, columns=REQUEST_FIELDS, stage_names=stage_names, notes=notes, required=True)
 
 
-def read_journeys(path: Path, stage_names: list[str], notes: list[str]) -> pd.DataFrame:
+def read_journeys(run_dir: Path, stage_names: list[str], notes: list[str]) -> pd.DataFrame:
     """journeys.csv as a DataFrame (the columns analysis uses)."""
-    return _read_csv(path, JOURNEY_COLUMNS, {
-        "name": "category", "stage": "stage", "in_ramp": "flag", "intended_t_s": "time",
-        "duration_ms": "float", "from_intended_ms": "float", "ok": "flag", "outcome": "category",
-        "flags": "str", "sync_lag_ms": "float",
-    }, stage_names, notes)
+    return read.read_journeys(run_dir, columns=JOURNEY_FIELDS, stage_names=stage_names, notes=notes, required=True)
 
 
-def read_samples(path: Path, notes: list[str]) -> pd.DataFrame | None:
+def read_samples(run_dir: Path, notes: list[str]) -> pd.DataFrame | None:
     """samples.csv (t_s, pid, role, cpu_percent), or None when the run has none."""
-    if not path.exists():
-        notes.append(f"{path.name} is missing: the load generator's CPU was not checked")
+    if not read.has(run_dir, schema.SAMPLES.relative_path):
+        notes.append("samples.csv is missing: the load generator's CPU was not checked")
         return None
-    return _read_csv(path, SAMPLE_COLUMNS, {"t_s": "time", "pid": "float", "role": "category",
-                                            "cpu_percent": "float"}, None, notes)
-
-
-def _read_csv(path: Path, header: list[str], kinds: dict[str, str], stage_names: list[str] | None,
-              notes: list[str]) -> pd.DataFrame:
-    """Read the columns named in ``kinds`` and check them; errors name the file and line.
-
-    Kinds: time (a number, required), float (a number or empty), flag (0 or 1), stage (a
-    manifest stage name), category and str (text, empty allowed).
-    """
-    if not path.exists():
-        raise InputError(f"{path}: missing; the run directory has no {path.name}")
-    with open(path, "rb") as handle:
-        first = handle.readline().decode("utf-8", errors="replace").strip()
-        handle.seek(0, 2)
-        size = handle.tell()
-        handle.seek(max(0, size - 1))
-        torn = size > 0 and handle.read(1) != b"\n"
-    present = first.split(",")
-    missing = [column for column in header if column not in present]
-    if not first or missing:
-        raise InputError(f"{path}:1: missing column(s) {', '.join(missing or header)}; "
-                         f"expected the header {','.join(header)}")
-    source: Path | io.BytesIO = path
-    if torn:
-        # A crash can tear the last line; everything before it is complete and kept.
-        data = path.read_bytes()
-        source = io.BytesIO(data[: data.rfind(b"\n") + 1])
-        notes.append(f"{path.name}: the last line was incomplete (written when the run stopped) and was skipped")
-    dtypes = {c: ("category" if k in ("category", "stage") else str) for c, k in kinds.items() if k in ("category", "stage", "str")}
-    try:
-        frame = pd.read_csv(source, usecols=list(kinds), dtype=dtypes, keep_default_na=False, na_values=[""],
-                            engine="c")
-    except (pd.errors.ParserError, ValueError, UnicodeDecodeError) as error:
-        raise InputError(f"{path}: cannot be read as CSV: {error}") from error
-    for column, kind in kinds.items():
-        series = frame[column]
-        if kind in ("time", "float", "flag") and not pd.api.types.is_numeric_dtype(series):
-            numbers = pd.to_numeric(series, errors="coerce")
-            _fail_at(path, column, series, numbers.isna() & series.notna(), "is not a number")
-        if kind == "time":
-            _fail_at(path, column, series, series.isna(), "is empty (a time is required)")
-        elif kind == "flag":
-            _fail_at(path, column, series, ~series.isin([0, 1]), "must be 0 or 1")
-            frame[column] = series.astype(np.int8)
-        elif kind == "stage" and stage_names is not None:
-            _fail_at(path, column, series, ~series.isin(stage_names),
-                     f"is not one of manifest.json's stages ({', '.join(stage_names)})")
-    return frame
-
-
-def _fail_at(path: Path, column: str, series: pd.Series, bad: pd.Series, problem: str) -> None:
-    if not bad.any():
-        return
-    row = int(np.flatnonzero(bad.to_numpy())[0])
-    # +2: line 1 is the header, rows count from 0
-    value = series.iloc[row]
-    value = value.item() if hasattr(value, "item") else value  # numpy scalar -> plain for the message
-    raise InputError(f"{path}:{row + 2}: column {column}: {value!r} {problem}")
+    return read.read_samples(run_dir, columns=["t_s", "pid", "role", "cpu_percent"], notes=notes)

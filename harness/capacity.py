@@ -39,11 +39,21 @@ from harness.core import capacity as core
 from harness.core.targets import STAGED_SCOPES
 from harness.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_INVALID, EXIT_OK, InputError
 from harness.profile import Profile, load_profile
-from harness.rundir import DEFAULT_REPORTS_ROOT, ensure_writable_dir, make_run_id, write_json_atomic
+from harness.rundir import (
+    DEFAULT_REPORTS_ROOT,
+    ensure_writable_dir,
+    make_run_id,
+    read,
+    schema,
+    write_bytes_atomic,
+    write_json_atomic,
+    write_text_atomic,
+)
 
 REPORT_COST_S = 10.0  # rendering one probe's report, before one is measured
 PROBE_OVERHEAD_S = 35.0  # platform start, drain, settle, judging and the report, before one is measured
-PLATFORM_ROLES = ("shop", "shop-worker", "gateway", "sut")
+# Every process beside the generator that competes for the machine: the platform and the gateway simulator.
+PLATFORM_ROLES = (*schema.PLATFORM_ROLES, *schema.SIMULATOR_ROLES)
 
 
 @dataclass(frozen=True)
@@ -91,6 +101,7 @@ def probe_profile_text(base: Profile, name: str, journeys_per_s: float, probe_s:
     seconds (the first ``ramp_s`` left out of statistics), drain capped at ``drain_s``."""
     section = {k: v for k, v in dict(base.content.get("profile", {})).items() if not isinstance(v, dict | list)}
     section["name"] = name
+    section["mix"] = str(base.mix_file.resolve())  # the probe lives elsewhere: the base's mix, found from its folder
     section["drain_s"] = min(float(section.get("drain_s", base.drain_s)), drain_s)
     stage = {"name": name, "load_factor": journeys_per_s / base.nominal_journeys_per_s,
              "duration_s": float(probe_s), "ramp_s": float(ramp_s)}
@@ -133,7 +144,7 @@ def observe_probe(run_dir: Path, results: dict, offered_journeys_per_s: float, e
     latency = stage.get("api") if (stage.get("api") or {}).get("count") else stage.get("requests", {})
     latency = latency or {}
     generator = stage.get("generator") or {}
-    cpu, procs, busiest = platform_cpu(run_dir / "samples.csv", stage)
+    cpu, procs, busiest = platform_cpu(run_dir, stage)
     visit = next((j for j in stage.get("journeys") or [] if j.get("name") == "visit" and j.get("mean_ms")), {})
     time_stages = (results.get("platform_time") or {}).get("stages") or [{}]
     db = time_stages[0] if time_stages[0].get("request_s") else {}
@@ -175,15 +186,13 @@ def gateway_time_share(endpoints: list[dict]) -> float | None:
     return gateway / total if total > 0 else None
 
 
-def platform_cpu(samples_path: Path, stage: dict) -> tuple[dict[str, float], dict[str, int], dict[str, float]]:
+def platform_cpu(run_dir: Path, stage: dict) -> tuple[dict[str, float], dict[str, int], dict[str, float]]:
     """CPU of the platform's processes in the stage's steady part, per role: the sum over its
     processes of each one's mean % of a core, how many processes it had, the busiest one's mean."""
-    from harness.analysis import read_samples
-
-    if not samples_path.exists() or "end_t_s" not in stage:
+    if "end_t_s" not in stage:
         return {}, {}, {}
-    samples = read_samples(samples_path, [])
-    if samples is None or samples.empty:
+    samples = read.read_samples(run_dir, columns=["t_s", "pid", "role", "cpu_percent"])
+    if samples.empty:
         return {}, {}, {}
     start_s = float(stage["start_t_s"]) + float(stage.get("ramp_s") or 0.0)
     window = samples[(samples["t_s"] >= start_s) & (samples["t_s"] < float(stage["end_t_s"]))
@@ -244,7 +253,7 @@ class CapacitySearch:
         ensure_writable_dir(self.path / "probes", "probes directory")
         text, self.target_ids = capacity_targets_text(request.targets_path)
         self.targets_file = self.path / "capacity-targets.toml"
-        self.targets_file.write_text(text, encoding="utf-8")
+        write_text_atomic(self.targets_file, text)
         self.config = core.SearchConfig(
             nominal_journeys_per_s=request.profile.nominal_journeys_per_s, budget_s=request.budget_s,
             start_factor=request.start_factor, step_factor=request.step_factor, resolution=request.resolution)
@@ -396,9 +405,9 @@ class CapacitySearch:
         try:
             png = knee_png(self.probes, summary) if self.probes else None
             if png is not None:
-                (self.path / "knee.png").write_bytes(png)
-            (self.path / "capacity.md").write_text(capacity_markdown(body), encoding="utf-8")
-            (self.path / "capacity.html").write_text(capacity_html(body, png), encoding="utf-8")
+                write_bytes_atomic(self.path / "knee.png", png)
+            write_text_atomic(self.path / "capacity.md", capacity_markdown(body))
+            write_text_atomic(self.path / "capacity.html", capacity_html(body, png))
         except Exception as error:  # noqa: BLE001 - capacity.json already holds the result
             self.console.print(f"rendering the capacity report failed: {type(error).__name__}: {error}", markup=False)
 

@@ -1,9 +1,10 @@
 """Compare two run directories: read them, fingerprint their environments, judge, render.
 
-The imperative shell around :mod:`harness.core.compare`: pandas reads ``requests.csv`` and
-``journeys.csv`` (ramp rows excluded, as in every percentile of results.json), memory growth
-comes from ``results.json`` (the memory estimator's figure and interval) or, failing that, from
-``samples.csv``; the manifest gives the environment fingerprint. Renderers return strings or
+The imperative shell around :mod:`harness.core.compare`: the run directory's reader gives
+``requests.csv`` and ``journeys.csv`` (ramp rows excluded, as in every percentile of
+results.json); memory growth comes from ``results.json``'s memory block, or from the same
+function that wrote it (harness.memory.memory_results); the manifest gives the environment
+fingerprint. Renderers return strings or
 write to the console they are handed; the command opens the files.
 """
 
@@ -22,7 +23,11 @@ import numpy as np
 import pandas as pd
 
 from harness.core import compare as core
-from harness.errors import RunFailedError
+from harness.errors import InputError, RunFailedError
+from harness.memory import memory_results
+from harness.report import junit
+from harness.report.fmt import md_table
+from harness.rundir import read, schema
 
 # Fingerprint fields that are *meant* to differ between a baseline and a candidate: shown, but
 # not a reason to doubt the comparison.
@@ -80,17 +85,12 @@ class ComparisonReport:
         return text
 
 
-def _read_csv(path: Path, columns: list[str]) -> pd.DataFrame:
+def _read(read_file, run_dir: Path, columns: list[str]) -> pd.DataFrame:
+    """One raw file through the run directory's reader; CannotCompare names what is wrong."""
     try:
-        frame = pd.read_csv(path, low_memory=False)
-    except FileNotFoundError as error:
-        raise CannotCompare(f"{path} is missing") from error
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
-        raise CannotCompare(f"{path} cannot be read as CSV: {error}") from error
-    missing = [c for c in columns if c not in frame.columns]
-    if missing:
-        raise CannotCompare(f"{path} lacks column(s) {', '.join(missing)}")
-    return frame
+        return read_file(run_dir, columns=columns, required=True)
+    except InputError as error:
+        raise CannotCompare(str(error)) from error
 
 
 def _samples(frame: pd.DataFrame, t_col: str, ms_col: str) -> core.Samples:
@@ -104,21 +104,20 @@ def read_groups(run_dir: Path) -> dict[core.GroupKey, core.Samples]:
     Ramp rows are left out. Journeys use ``duration_ms`` and start time (dropped arrivals have
     no duration: they count as failures for availability only, timed at their intended time).
     """
-    requests = _read_csv(run_dir / "requests.csv", ["t_s", "stage", "in_ramp", "name", "response_ms", "ok"])
+    requests = _read(read.read_requests, run_dir, ["t_s", "stage", "in_ramp", "name", "response_ms", "ok"])
     requests = requests[requests["in_ramp"].fillna(0).astype(int) == 0]
     groups: dict[core.GroupKey, core.Samples] = {}
     for stage, in_stage in requests.groupby("stage", sort=False):
         stage = str(stage)
         groups[core.GroupKey(stage, "scope", SCOPE_ALL)] = _samples(in_stage, "t_s", "response_ms")
-        api = in_stage[in_stage["name"].astype(str).str.contains(" /api/", regex=False)]
+        api = in_stage[in_stage["name"].astype(str).map(schema.is_api_request).astype(bool)]
         if len(api):
             groups[core.GroupKey(stage, "scope", SCOPE_API)] = _samples(api, "t_s", "response_ms")
         for name, rows in in_stage.groupby("name", sort=True):
             groups[core.GroupKey(stage, "endpoint", str(name))] = _samples(rows, "t_s", "response_ms")
-    journeys_path = run_dir / "journeys.csv"
-    if journeys_path.exists():
-        journeys = _read_csv(journeys_path, ["name", "stage", "in_ramp", "intended_t_s", "start_t_s",
-                                             "duration_ms", "ok"])
+    if read.has(run_dir, schema.JOURNEYS.relative_path):
+        journeys = _read(read.read_journeys, run_dir, ["name", "stage", "in_ramp", "intended_t_s", "start_t_s",
+                                                       "duration_ms", "ok"])
         journeys = journeys[journeys["in_ramp"].fillna(0).astype(int) == 0].copy()
         journeys["start_t_s"] = journeys["start_t_s"].fillna(journeys["intended_t_s"])
         for (stage, name), rows in journeys.groupby(["stage", "name"], sort=True):
@@ -126,31 +125,22 @@ def read_groups(run_dir: Path) -> dict[core.GroupKey, core.Samples]:
     return groups
 
 
-def read_growth(run_dir: Path, results: dict | None, seed: int = 0) -> core.GrowthFigure | None:
-    """Memory growth (bytes/hour) with its interval: results.json's, else fitted on samples.csv."""
-    memory = (results or {}).get("memory") or {}
+def read_growth(run_dir: Path, results: dict | None) -> core.GrowthFigure | None:
+    """Memory growth (bytes/hour) with its interval: results.json's ``memory`` block, else the
+    same block computed again by harness.memory.memory_results (the one code path for every
+    memory-growth figure)."""
+    memory = (results or {}).get("memory")
+    if not isinstance(memory, dict):
+        try:
+            memory = memory_results(run_dir) or {}
+        except InputError as error:
+            raise CannotCompare(str(error)) from error
     try:
         figure = core.GrowthFigure(float(memory["growth_bytes_per_hour"]), float(memory["ci_low"]),
                                    float(memory["ci_high"]))
-        if all(math.isfinite(v) for v in asdict(figure).values()):
-            return figure
     except (KeyError, TypeError, ValueError):
-        pass
-    path = run_dir / "samples.csv"
-    if not path.exists():
         return None
-    samples = _read_csv(path, ["t_s", "role", "rss_bytes"])
-    platform = samples[samples["role"].isin(["shop", "shop-worker", "gateway", "sut"])].copy()
-    if len(platform) < 3:
-        return None
-    # Processes are sampled separately within each tick: sum them per whole second.
-    platform["tick"] = platform["t_s"].astype(float).round()
-    total = platform.groupby("tick")["rss_bytes"].sum()
-    try:
-        return core.estimate_growth_from_samples(total.index.to_numpy(float), total.to_numpy(float),
-                                                 rng=np.random.default_rng(seed))
-    except ValueError:
-        return None
+    return figure if all(math.isfinite(v) for v in asdict(figure).values()) else None
 
 
 def _read_json(path: Path) -> dict | None:
@@ -206,7 +196,7 @@ def compare_run_dirs(baseline_dir: Path | str, candidate_dir: Path | str, *,
     baseline, candidate = load_run(baseline_dir), load_run(candidate_dir)
     for run in (baseline, candidate):
         if not run.groups:
-            raise CannotCompare(f"{run.path / 'requests.csv'} has no requests outside the ramps")
+            raise CannotCompare(f"{run.path / schema.REQUESTS.relative_path} has no requests outside the ramps")
     stages_b = {k.stage for k in baseline.groups}
     stages_c = {k.stage for k in candidate.groups}
     if not stages_b & stages_c:
@@ -333,13 +323,12 @@ def render_markdown(report: ComparisonReport, *, show_all: bool = False) -> str:
     lines = [f"# Comparison: {report.candidate.run_id} against {report.baseline.run_id}", "",
              f"**{_summary_line(report)}**", ""]
     if report.mismatches:
-        lines += ["| fingerprint | baseline | candidate | |", "|---|---|---|---|"]
-        lines += [f"| {m.field} | {m.baseline} | {m.candidate} | {'expected' if m.expected else '**differs**'} |"
-                  for m in report.mismatches]
+        lines += md_table(["fingerprint", "baseline", "candidate", ""],
+                          [[m.field, m.baseline, m.candidate, "expected" if m.expected else "**differs**"]
+                           for m in report.mismatches])
         lines.append("")
     rows = report.comparison.metrics if show_all else notable(report)
-    lines += ["| " + " | ".join(HEADERS) + " |", "|" + "---|" * len(HEADERS)]
-    lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in _row(m)) + " |" for m in rows]
+    lines += md_table(HEADERS, [_row(m) for m in rows])
     lines += ["", "<details><summary>Every metric</summary>", ""]
     lines += [f"- {describe(m)}" for m in report.comparison.metrics]
     lines += ["", "</details>", "",
@@ -376,39 +365,23 @@ def render_table(report: ComparisonReport, console, *, show_all: bool = False) -
 
 
 def junit_cases(report: ComparisonReport, *, strict: bool = False) -> list[ET.Element]:
-    """One JUnit testcase per judged metric: regression fails; inconclusive is skipped (fails
-    when ``strict`` and a regression cannot be excluded, see :func:`core.could_regress`); an
-    environment mismatch is one more case (fails when ``strict``)."""
-    cases = []
-    for m in report.comparison.metrics:
-        case = ET.Element("testcase", classname=f"compare.{m.key.stage}.{m.key.kind}",
-                          name=f"{m.key.name} {m.metric}")
-        text = describe(m)
-        if m.classification == core.REGRESSION or (strict and core.could_regress(m)):
-            ET.SubElement(case, "failure", message=text, type=m.classification).text = text
-        elif m.classification == core.INCONCLUSIVE:
-            ET.SubElement(case, "skipped", message=text)
-        ET.SubElement(case, "system-out").text = text
-        cases.append(case)
-    case = ET.Element("testcase", classname="compare.environment", name="fingerprint")
+    """One JUnit testcase per judged metric, its classification mapped by
+    :mod:`harness.report.junit` (regression fails; inconclusive is skipped, and fails when
+    ``strict`` and a regression cannot be excluded, see :func:`core.could_regress`); an
+    environment mismatch is one more case, a warning (fails when ``strict``)."""
+    cases = [junit.testcase(f"{m.key.name} {m.metric}", f"compare.{m.key.stage}.{m.key.kind}", m.classification,
+                            describe(m), strict=strict and core.could_regress(m), output=True)
+             for m in report.comparison.metrics]
     differing = [m for m in report.mismatches if not m.expected]
-    if differing:
-        text = "; ".join(f"{m.field}: {m.baseline} -> {m.candidate}" for m in differing)
-        ET.SubElement(case, "failure" if strict else "system-out", message=text).text = text
-    cases.append(case)
+    text = "; ".join(f"{m.field}: {m.baseline} -> {m.candidate}" for m in differing)
+    cases.append(junit.testcase("fingerprint", "compare.environment", "warn" if differing else "pass",
+                                text or "same environment", strict=strict))
     return cases
 
 
 def junit_xml(suites: Mapping[str, list[ET.Element]]) -> str:
-    """A JUnit XML document with one testsuite per entry of ``suites``."""
-    root = ET.Element("testsuites")
-    for name, cases in suites.items():
-        suite = ET.SubElement(root, "testsuite", name=name, tests=str(len(cases)),
-                              failures=str(sum(c.find("failure") is not None for c in cases)),
-                              errors="0", skipped=str(sum(c.find("skipped") is not None for c in cases)))
-        suite.extend(cases)
-    ET.indent(root)
-    return ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n"
+    """A JUnit XML document with one testsuite per entry of ``suites`` (harness.report.junit)."""
+    return junit.document(suites)
 
 
 def render_junit(report: ComparisonReport, *, strict: bool = False) -> str:

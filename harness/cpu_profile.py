@@ -28,6 +28,8 @@ from pathlib import Path
 
 import psutil
 
+from harness.rundir import write_text_atomic
+
 RATE_HZ = 100
 ATTACH_CHECK_S = 1.5  # py-spy that cannot attach exits within this time
 STOP_TIMEOUT_S = 30.0  # py-spy writes its file after SIGINT; large profiles take a while
@@ -140,7 +142,7 @@ class CpuProfiler:
             own.update(counts)
             total += sum(n for _, n in stacks)
             svg = out.with_name(out.name.replace(".speedscope.json", ".svg"))
-            svg.write_text(flamegraph_svg(stacks, title=f"CPU: pid {pid} and children"), encoding="utf-8")
+            write_text_atomic(svg, flamegraph_svg(stacks, title=f"CPU: pid {pid} and children"))
             svgs.append(svg)
         relative = self.out_dir.name
         top = [{"function": f, "file": fi, "line": ln, "own_samples": n,

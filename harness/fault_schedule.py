@@ -360,25 +360,18 @@ def faults_results(run_dir: Path, availability_target: float = 0.99, hold_s: int
     end; "before" starts where the previous fault started, "after" ends where the next one
     starts. [] when the run had no faults.
     """
-    import pandas as pd  # deferred: heavy, and only needed here
-
     from harness.core.recovery import SecondCounts, fault_effect
-    from harness.rundir import read_jsonl
+    from harness.rundir import read  # deferred: pandas is heavy, and only needed here
 
     run_dir = Path(run_dir)
-    windows = _fault_windows(read_jsonl(run_dir / "events.jsonl"))
+    windows = _fault_windows(read.read_events(run_dir))
     if not windows:
         return []
-    csv_path = run_dir / "requests.csv"
-    try:
-        requests_df = pd.read_csv(csv_path, usecols=["t_s", "name", "ok", "error_kind"],
-                                  dtype={"name": str, "error_kind": str}, on_bad_lines="skip")
-    except (FileNotFoundError, pd.errors.EmptyDataError):
-        requests_df = pd.DataFrame({"t_s": [], "name": [], "ok": [], "error_kind": []})
-    requests_df = requests_df.dropna(subset=["t_s", "ok"])
+    requests_df = read.read_requests(run_dir, columns=["t_s", "name", "ok", "error_kind"])
     requests_df["second"] = requests_df["t_s"].astype(float).floordiv(1).astype(int)
     requests_df["ok"] = requests_df["ok"].astype(int)
-    requests_df["name"] = requests_df["name"].fillna("")
+    requests_df["name"] = requests_df["name"].astype(object).fillna("").astype(str)
+    requests_df["error_kind"] = requests_df["error_kind"].astype(object)
     results = []
     for window in windows:
         scoped = requests_df[_in_scope(requests_df["name"], window["target"] or "process")]

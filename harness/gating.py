@@ -3,20 +3,23 @@
 
 from __future__ import annotations
 
-import argparse
 import json
+from dataclasses import dataclass, field
 from pathlib import Path
 from xml.etree import ElementTree as ET
 
 import numpy as np
 
 from harness import comparison as cmp
-from harness.commands.compare import practical_rules, write_text
-from harness.commands.gate import BASELINE_RUNS_FROM_DIR
 from harness.core import bench_compare as benchstats
 from harness.core import compare as core
 from harness.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_INVALID, EXIT_OK, InputError
+from harness.flows.options import BASELINE_RUNS_FROM_DIR, practical_rules, write_text
 from harness.history import last_passing_run
+from harness.report import junit
+from harness.report.markdown import targets_markdown
+from harness.report.model import target_rows
+from harness.rundir import read, schema
 
 # ---------------------------------------------------------------- pytest-benchmark results
 
@@ -86,6 +89,29 @@ def compare_benchmarks(candidates: list[Path], baselines: list[Path], *, practic
 
 # ---------------------------------------------------------------- the gate
 
+@dataclass(frozen=True)
+class GateRequest:
+    """What ``harness gate`` was asked to do (its flags, typed; see that command's help)."""
+
+    profile: str | None = None  # run this load profile as a campaign ...
+    run: Path | None = None  # ... or judge this finished run directory
+    faults: str | None = None
+    out: Path | None = None
+    baseline: str = "last-pass"  # a run directory, "last-pass" or "none"
+    reports: Path = Path("reports")
+    targets: str | None = None
+    strict: bool = False
+    benchmark_json: list[Path] = field(default_factory=list)
+    benchmark_baseline: list[Path] = field(default_factory=list)
+    benchmark_method: str = "best"
+    benchmark_quantile: float = 10.0
+    junit: Path | None = None
+    markdown: Path | None = None
+    practical: list[str] = field(default_factory=list)
+    seed: int = 0
+    argv: tuple[str, ...] | None = None  # recorded in a --profile run's manifest; None: this process's
+
+
 def _judge(run_dir: Path, targets: str | None, strict: bool) -> tuple[dict | None, int, str]:
     """Targets verdict of a finished run: (results, exit code, note)."""
     try:
@@ -102,48 +128,34 @@ def _judge(run_dir: Path, targets: str | None, strict: bool) -> tuple[dict | Non
     return results, exit_code_for(results), ""
 
 
-def _run_profile(args: argparse.Namespace) -> tuple[Path, dict | None, int]:
-    """Run a campaign exactly as ``harness campaign`` would (its own parser supplies every
-    default, so the two never drift apart), into a run directory chosen here so that the gate
-    knows where it is. Returns (run dir, results, exit code)."""
+def _run_profile(args: GateRequest) -> tuple[Path, dict | None, int]:
+    """Run a campaign through the campaign flow, with the campaign's own defaults for everything
+    the gate does not set, into a run directory chosen here so that the gate knows where it is.
+    Returns (run dir, results, exit code)."""
     import secrets
     from datetime import UTC, datetime
 
-    from harness.commands import campaign
-    from harness.profile import load_profile
+    from harness.flows.campaign import CampaignRequest, run_campaign
+    from harness.run_inputs import validate_profile
     from harness.rundir import make_run_id
 
     out = args.out
     if out is None:
-        name = load_profile(Path(args.profile)).name
+        name = validate_profile(args.profile).name  # found as the campaign finds it (harness.config.paths)
         out = args.reports / make_run_id(name, datetime.now(UTC), secrets.token_hex(2))
-    argv = ["--profile", str(args.profile), "--out", str(out)]
-    argv += ["--faults", args.faults] if args.faults else []
-    argv += ["--targets", args.targets] if args.targets else []
-    argv += ["--strict"] if args.strict else []
-    parser = argparse.ArgumentParser(prog="harness campaign")
-    campaign.prepare_parser(parser)
-    code = int(campaign.run(parser.parse_args(argv)))
+    code = int(run_campaign(CampaignRequest(profile=str(args.profile), out=out, faults=args.faults or None,
+                                            targets=args.targets, strict=args.strict,
+                                            argv=args.argv)).exit_code)
     results_path = out / "results.json"
     results = json.loads(results_path.read_text(encoding="utf-8")) if results_path.exists() else None
     return out, results, code
 
 
 def _target_cases(results: dict | None, strict: bool) -> list[ET.Element]:
-    cases = []
-    for target in (results or {}).get("targets") or []:
-        case = ET.Element("testcase", classname="targets", name=str(target.get("id")))
-        status, text = str(target.get("status")), str(target.get("explanation") or target.get("status"))
-        if status == "fail" or (strict and status != "pass"):
-            ET.SubElement(case, "failure", message=text, type=status).text = text
-        elif status != "pass":
-            ET.SubElement(case, "skipped", message=text)
-        ET.SubElement(case, "system-out").text = text
-        cases.append(case)
-    return cases
+    return junit.run_cases(results or {}, strict=strict)
 
 
-def run_gate(args: argparse.Namespace) -> int:
+def run_gate(args: GateRequest) -> int:
     """Everything ``harness gate`` does after parsing; returns the exit code."""
     console = cmp.console_for_logs()
     practical = practical_rules(args.practical)
@@ -162,7 +174,7 @@ def run_gate(args: argparse.Namespace) -> int:
         run_dir, results, code = _run_profile(args)
         note = ""
     elif args.run is not None:
-        if not (args.run / "manifest.json").exists() and not (args.run / "requests.csv").exists():
+        if not (args.run / schema.MANIFEST).exists() and not read.has(args.run, schema.REQUESTS.relative_path):
             raise InputError(f"--run {args.run}: not a run directory (no manifest.json or requests.csv)")
         run_dir = args.run
         results, code, note = _judge(run_dir, args.targets, args.strict)
@@ -170,6 +182,8 @@ def run_gate(args: argparse.Namespace) -> int:
         codes.append(code)
         verdict = (results or {}).get("verdict", "no verdict")
         lines += [f"**Targets**: {verdict} (run {run_dir}, exit {code})", ""] + ([note, ""] if note else [])
+        if (results or {}).get("targets"):
+            lines += targets_markdown(target_rows(results)) + [""]
         suites["targets"] = _target_cases(results, args.strict)
         console.print(f"targets: {verdict} (exit {code})")
 
@@ -206,12 +220,9 @@ def run_gate(args: argparse.Namespace) -> int:
                                           quantile=args.benchmark_quantile, method=args.benchmark_method)
         cases = []
         for m in bench.metrics:
-            case = ET.Element("testcase", classname="benchmarks", name=m.key.name)
             text = cmp.describe(m)
-            if m.classification == core.REGRESSION or (args.strict and core.could_regress(m)):
-                ET.SubElement(case, "failure", message=text, type=m.classification).text = text
-            ET.SubElement(case, "system-out").text = text
-            cases.append(case)
+            cases.append(junit.testcase(m.key.name, "benchmarks", m.classification, text,
+                                        strict=args.strict and core.could_regress(m), output=True))
             console.print(text, style="bold red" if m.classification == core.REGRESSION else "")
         suites["benchmarks"] = cases
         lines += ["## Benchmarks", ""] + [f"- {cmp.describe(m)}" for m in bench.metrics] + [""]

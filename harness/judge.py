@@ -11,20 +11,21 @@ import math
 from pathlib import Path
 
 from harness.analysis import build_results
+from harness.config import paths
 from harness.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_INVALID, EXIT_OK, InputError
 from harness.rundir import read_manifest, write_json_atomic
 from harness.verdicts import evaluate, load_targets, overall_verdict
 
-#: targets.toml at the repository root: the documented targets.
-DEFAULT_TARGETS = Path(__file__).resolve().parent.parent / "targets.toml"
+#: the documented targets: the shipped profiles/targets.toml (harness.config.paths).
+DEFAULT_TARGETS = paths.default_path(paths.TARGETS)
 
 
 def resolve_targets_path(run_dir: Path, targets_path: Path | None = None) -> Path:
     """The targets file to judge with: the one given; else a copy kept in the run directory
     (``RUN/targets.toml``); else the manifest's ``targets_file`` if it exists (absolute, or
-    relative to the current directory); else the repository's targets.toml."""
+    relative to the current directory); else the shipped profiles/targets.toml."""
     if targets_path is not None:
-        path = Path(targets_path)
+        path = paths.resolve_input(targets_path)
         if not path.is_file():
             raise InputError(f"{path}: targets file not found (--targets)")
         return path

@@ -33,12 +33,12 @@ from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from harness.core import growth
-from harness.rundir import read_jsonl
+from harness.errors import InputError
+from harness.rundir import read, schema, write_text_atomic
 
-PLATFORM_ROLES = ("shop", "shop-worker", "sut")
+PLATFORM_ROLES = schema.PLATFORM_ROLES
 CAPTURE_NAME = re.compile(r"\.bin(\.\d+)?$")
 TOP_SITES = 10
 SITE_HISTORY_POINTS = 300
@@ -59,15 +59,16 @@ def memory_results(run_dir: Path) -> dict | None:
     """
     run_dir = Path(run_dir)
     try:
-        series = platform_memory_series(run_dir / "samples.csv")
-    except ValueError as error:  # a malformed file: say so in the results, judge nothing on it
+        series = platform_memory_series(run_dir)
+    except (ValueError, InputError) as error:  # a malformed file: say so in the results, judge nothing on it
         return {"metric": None, "growth_bytes_per_hour": None, "ci_low": None, "ci_high": None,
                 "duration_s": None, "warmup_s": None, "plateau": None, "leak_sites": [], "flamegraph": None,
                 "error": str(error)}
     if series is None:
         return None
     metric, t_s, bytes_ = series
-    window = steady_window_t_s(run_dir)
+    events = read.read_events(run_dir)
+    window = schema.load_window_t_s(events)
     if window is not None:
         keep = (t_s >= window[0]) & (t_s <= window[1])
         if keep.sum() >= growth.MIN_POINTS:
@@ -85,7 +86,7 @@ def memory_results(run_dir: Path) -> dict | None:
     if estimate is not None:
         result.update(estimate_fields(estimate))
         result["window_t_s"] = [float(t_s[0]), float(t_s[-1])]
-        result["stages"] = stage_growth(run_dir, series)
+        result["stages"] = stage_growth(events, series)
     steady_start_t_s = float(t_s[0] + (estimate.warmup_s if estimate else 0.0)) if t_s.size else None
     captures = memray_captures(run_dir)
     if captures:
@@ -110,73 +111,40 @@ def estimate_fields(estimate: growth.GrowthEstimate) -> dict:
         "estimate_window_s": estimate.estimate_window_s,
         "noise_bytes": estimate.noise_bytes,
         "block_length_samples": estimate.block_length_samples,
+        # decidable or not (harness.core.growth, point 6): a warm-up not told from a leak is judged warn
+        "growth_slowing": estimate.growth_slowing,
+        "too_short": estimate.too_short,
+        "measured_ci_low": estimate.measured_ci_low_bytes_per_hour,
+        "measured_ci_high": estimate.measured_ci_high_bytes_per_hour,
+        "undecided_reason": estimate.undecided_reason,
+        "min_duration_s_to_decide": estimate.min_duration_s_to_decide,
     }
 
 
-def platform_memory_series(samples_path: Path) -> tuple[str, np.ndarray, np.ndarray] | None:
+def platform_memory_series(run_dir: Path) -> tuple[str, np.ndarray, np.ndarray] | None:
     """``(metric, t_s, bytes)``: the platform's memory per sampling tick, or None if no rows.
 
-    A tick is the rows sharing one ``t_s`` (the sampler stamps a whole tick with one time).
-    USS summed when every platform row has it, else RSS summed.
+    The platform is ``schema.PLATFORM_ROLES`` (the gateway simulator stands in for a system
+    outside it). A tick is the rows sharing one ``t_s`` (the sampler stamps a whole tick with
+    one time). USS summed when every platform row has it, else RSS summed. The one series
+    every memory-growth figure (results.json, compare, history, capacity) is fitted on.
     """
-    if not samples_path.exists():
-        return None
-    try:
-        frame = pd.read_csv(samples_path, dtype={"role": str})
-    except (pd.errors.EmptyDataError, pd.errors.ParserError):
-        return None
-    missing = {"t_s", "role", "rss_bytes", "uss_bytes"} - set(frame.columns)
-    if missing:
-        raise ValueError(f"{samples_path}: missing column(s) {sorted(missing)}")
-    frame = frame[frame["role"].isin(PLATFORM_ROLES)]
-    frame = frame.assign(t_s=pd.to_numeric(frame["t_s"], errors="coerce"),
-                         rss_bytes=pd.to_numeric(frame["rss_bytes"], errors="coerce"),
-                         uss_bytes=pd.to_numeric(frame["uss_bytes"], errors="coerce"))
-    frame = frame.dropna(subset=["t_s", "rss_bytes"])
+    frame = read.read_samples(run_dir, columns=["t_s", "role", "rss_bytes", "uss_bytes"])
+    frame = frame[frame["role"].astype(str).isin(PLATFORM_ROLES)].dropna(subset=["rss_bytes"])
     if frame.empty:
         return None
     column = "uss_bytes" if frame["uss_bytes"].notna().all() else "rss_bytes"
-    roles = ", ".join(r for r in PLATFORM_ROLES if r in set(frame["role"]))
+    roles = ", ".join(r for r in PLATFORM_ROLES if r in set(frame["role"].astype(str)))
     metric = f"{column.removesuffix('_bytes')} summed over the platform's processes ({roles})"
     per_tick = frame.groupby("t_s")[column].sum().sort_index()
     return metric, per_tick.index.to_numpy(dtype=float), per_tick.to_numpy(dtype=float)
 
 
-def stage_spans_t_s(run_dir: Path) -> list[tuple[str, float, float | None]]:
-    """``(stage, start_t_s, end_t_s or None)`` from events.jsonl's stage_start/stage_end."""
-    spans: list[tuple[str, float, float | None]] = []
-    for event in read_jsonl(run_dir / "events.jsonl"):
-        kind, t_s = event.get("kind"), event.get("t_s")
-        if not isinstance(t_s, int | float):
-            continue
-        if kind == "stage_start":
-            spans.append((str(event.get("stage")), float(t_s), None))
-        elif kind == "stage_end" and spans and spans[-1][0] == str(event.get("stage")) and spans[-1][2] is None:
-            spans[-1] = (spans[-1][0], spans[-1][1], float(t_s))
-    return spans
-
-
-def steady_window_t_s(run_dir: Path) -> tuple[float, float] | None:
-    """From the first stage's start to the last stage's end (the load), or None without stages.
-
-    Memory before the load starts (the platform idling) says nothing about growth under load.
-    """
-    spans = stage_spans_t_s(run_dir)
-    if not spans:
-        return None
-    end = spans[-1][2]
-    if end is None:
-        events = read_jsonl(run_dir / "events.jsonl")
-        end = max((float(e["t_s"]) for e in events if isinstance(e.get("t_s"), int | float)),
-                  default=spans[-1][1])
-    return spans[0][1], max(end, spans[-1][1])
-
-
-def stage_growth(run_dir: Path, series: tuple[str, np.ndarray, np.ndarray]) -> list[dict]:
+def stage_growth(events: list[dict], series: tuple[str, np.ndarray, np.ndarray]) -> list[dict]:
     """Growth per stage (bytes per hour, 95% interval), for stages with enough samples."""
     _, t_s, bytes_ = series
     out = []
-    for name, start, end in stage_spans_t_s(run_dir):
+    for name, start, end in schema.stage_spans_t_s(events):
         keep = (t_s >= start) & (t_s <= (end if end is not None else np.inf))
         if keep.sum() < 2 * growth.MIN_POINTS:
             continue
@@ -382,8 +350,8 @@ def memray_findings(run_dir: Path, captures: list[Path], steady_start_t_s: float
         errors.append(error)
     findings = {"leak_sites": leak_sites, "flamegraph": flamegraph,
                 "memray": {"captures": summaries, "errors": errors}}
-    cache_path.write_text(json.dumps({"fingerprint": fingerprint, "steady_start_t_s": steady_start_t_s,
-                                      "findings": findings}, indent=1), encoding="utf-8")
+    write_text_atomic(cache_path, json.dumps({"fingerprint": fingerprint, "steady_start_t_s": steady_start_t_s,
+                                             "findings": findings}, indent=1))
     return findings
 
 

@@ -15,8 +15,10 @@ import shutil
 import signal
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from rich.console import Console
 
@@ -24,12 +26,31 @@ from harness.errors import EXIT_INTERRUPTED, EXIT_INVALID, RunFailedError
 from harness.locust_process import INTERRUPT_GRACE_S, LoadPlan, LocustRun
 from harness.platform_process import EmbeddedPlatform, StartCancelled
 from harness.profile import Profile
-from harness.rundir import EventTail, RunDirectory
+from harness.rundir import EventTail, RunDirectory, read, schema
 from harness.sampler import ProcessSampler
 from harness.summary import ProgressPrinter, print_summary
 
 LOOP_INTERVAL_S = 0.25
 SETTLE_TIMEOUT_S = 30.0  # waiting for in-flight payments to settle before reconciling
+
+
+class ServiceUnderTest(Protocol):
+    """A service the harness starts for one run instead of the embedded platform (``harness
+    leak``'s --sut-cmd, harness.flows.leak.CommandService): started once the run directory
+    exists, its processes sampled, watched for an exit nobody asked for, stopped after the load
+    and before the run is judged (so profilers' captures are complete)."""
+
+    def start(self, run_dir: RunDirectory, cancelled: Callable[[], bool]) -> str:
+        """Start it and wait until it answers; its base URL. RunFailedError / StartCancelled."""
+
+    def pids(self) -> list[tuple[str, int]]:
+        """(role, pid) to sample, with their descendants."""
+
+    def poll(self) -> int | None:
+        """Its exit code, None while it runs."""
+
+    def stop(self) -> int | None:
+        """Stop it; its exit code."""
 
 
 @dataclass
@@ -54,6 +75,9 @@ class RunRequest:
     recorder_options: bool = True
     render_report: bool = True  # False: results.json only (no report.html/.md, junit.xml, charts); `harness report DIR` renders it later
     extra: dict = field(default_factory=dict)
+    service: ServiceUnderTest | None = None  # started by the harness instead of the embedded platform
+    locust_env: dict[str, str] = field(default_factory=dict)  # extra environment of the Locust processes
+    scrape_metrics: bool = True  # scrape the target's /metrics (the shop's) into platform/metrics.csv
 
 
 @dataclass
@@ -111,7 +135,7 @@ def execute(request: RunRequest, console: Console | None = None) -> RunOutcome:
     console = console or default_console()
     profile = request.profile
     run_dir = RunDirectory.create(profile.name, request.out)
-    embedded = request.target is None
+    embedded = request.target is None and request.service is None
     run_dir.write_start_manifest(
         argv=request.argv,
         profile={"path": profile.path, "name": profile.name, "content": _plain(profile.content)},
@@ -135,17 +159,19 @@ def execute(request: RunRequest, console: Console | None = None) -> RunOutcome:
         target = request.target
         if embedded:
             target = side.start_platform(cancelled=signals.__bool__)
+        elif request.service is not None:
+            target = side.start_service(cancelled=signals.__bool__)
         if signals:
             raise _InterruptedBeforeLoad
         for pid in request.sut_pids:
             sampler.watch(pid, "sut")
         sampler.start()
-        scraper = _start_scraper(target, run_dir, console)
+        scraper = _start_scraper(target, run_dir, console) if request.scrape_metrics else None
         load = LocustRun(LoadPlan(  # absolute paths: the children run in the repository root
             locustfile=",".join(str(Path(p).resolve()) for p in request.locustfile.split(",")), host=target,
             run_dir=run_dir.path.resolve(), duration_s=profile.total_duration_s + profile.drain_s,
             profile_path=Path(profile.path).resolve(),
-            workers=request.workers, recorder_options=request.recorder_options))
+            workers=request.workers, recorder_options=request.recorder_options, env=dict(request.locust_env)))
         load.start()
         for pid in load.pids():
             sampler.watch(pid, "generator", include_children=False)
@@ -168,6 +194,9 @@ def execute(request: RunRequest, console: Console | None = None) -> RunOutcome:
         if side.platform is not None and side.platform.died and end_reason == "completed":
             end_reason = "platform-died"
             detail = f"the platform exited with code {side.platform.exit_returncode} during the run"
+        if side.service_exit is not None and end_reason == "completed":
+            end_reason = "platform-died"
+            detail = f"the service under test exited with code {side.service_exit} during the run"
         run_dir.finish(end_reason, detail, sampler=cost.as_dict(), **extra_manifest)
         signals.restore()
     return _conclude(request, run_dir, end_reason, detail, console)
@@ -178,7 +207,7 @@ def _start_scraper(target: str, run_dir: RunDirectory, console: Console):
     request counter for the monitoring delay); None, said on the console, when it cannot start."""
     from harness.platform_scrape import MetricsScraper
     try:
-        scraper = MetricsScraper(target, run_dir.platform_dir / "metrics.csv")
+        scraper = MetricsScraper(target, run_dir.path / schema.METRICS.relative_path)
         scraper.start()
         return scraper
     except (ValueError, OSError) as error:  # the run goes on without platform metrics
@@ -189,7 +218,7 @@ def _start_scraper(target: str, run_dir: RunDirectory, console: Console):
 def _drive(request: RunRequest, run_dir: RunDirectory, load: LocustRun, side: _PlatformSide,
            signals: _Signals, console: Console) -> tuple[str, str, dict]:
     """Follow the run until Locust ends: progress lines, platform hooks, interrupts, deadline."""
-    tail = EventTail(run_dir.path / "events.jsonl")
+    tail = EventTail(run_dir.path / schema.EVENTS)
     progress = ProgressPrinter(console, {s["name"]: s["duration_s"] for s in request.profile.stages_manifest()})
     interrupt_sent_s: float | None = None
     returncode = None
@@ -197,6 +226,7 @@ def _drive(request: RunRequest, run_dir: RunDirectory, load: LocustRun, side: _P
         for event in tail.read_new():
             progress.on_event(event)
             side.on_event(event)
+        side.check_service()
         if signals.received and interrupt_sent_s is None:
             interrupt_sent_s = time.monotonic()
             run_dir.events.append("interrupt", signal=signals.received[0])
@@ -232,6 +262,7 @@ class _PlatformSide:
                  console: Console) -> None:
         self.request, self.run_dir, self.sampler, self.console = request, run_dir, sampler, console
         self.platform: EmbeddedPlatform | None = None
+        self.service_exit: int | None = None  # the service under test's code, had it exited during the run
         self.faults = None
         self.cpu_profiler = None
         self.results: dict = {}
@@ -257,6 +288,26 @@ class _PlatformSide:
         self._watch_platform_processes()
         run_dir.update_manifest(target=endpoints.shop_url, platform=endpoints.as_manifest())
         return endpoints.shop_url
+
+    def start_service(self, cancelled) -> str:
+        """Start the request's service under test, sample its processes; returns its URL."""
+        service = self.request.service
+        url = service.start(self.run_dir, cancelled)
+        for role, pid in service.pids():
+            self.sampler.watch(pid, role)
+        self.run_dir.update_manifest(target=url)
+        self.console.print(f"service under test: {url}")
+        return url
+
+    def check_service(self) -> None:
+        """Record, once, an exit of the service under test that nobody asked for; the load goes on."""
+        service = self.request.service
+        if service is None or self.service_exit is not None or (code := service.poll()) is None:
+            return
+        self.service_exit = code
+        self.run_dir.events.append("platform_exit", returncode=code, role="sut")
+        self.console.print(f"\nthe service under test exited (code {code}) mid-run; the load goes on and "
+                           "records the failures", style="bold red")
 
     def _watch_platform_processes(self) -> None:
         # The supervisor (`harness shop`, not in the port file) and the shop process (the
@@ -333,6 +384,9 @@ class _PlatformSide:
                 self.faults.stop(revert=True)
             except Exception as error:  # noqa: BLE001
                 self.results["fault_schedule_error"] = f"{type(error).__name__}: {error}"
+        if self.request.service is not None:
+            self.check_service()
+            self.results["sut_returncode"] = self.request.service.stop()
         platform = self.platform
         if platform is None:
             return self.results
@@ -369,7 +423,7 @@ def _conclude(request: RunRequest, run_dir: RunDirectory, end_reason: str, detai
     if detail:
         console.print(f"{end_reason}: {detail}", style="bold", markup=False)
     results = None
-    if (run_dir.path / "requests.csv").exists() or (run_dir.path / "journeys.csv").exists():
+    if any(read.has(run_dir.path, table.relative_path) for table in (schema.REQUESTS, schema.JOURNEYS)):
         results = _judge_and_render(request, run_dir, console)
     if results is not None:
         print_summary(console, results)

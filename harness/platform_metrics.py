@@ -14,46 +14,20 @@ import numpy as np
 import pandas as pd
 
 from harness.core import platform_stats
-from harness.errors import InputError
-from harness.platform_scrape import METRICS_COLUMNS, SECONDS_COLUMNS
+from harness.rundir import read, schema
 
 DEFINITIONS = {
     "platform_cache": platform_stats.CACHE_DEFINITION,
     "telemetry": platform_stats.TELEMETRY_DEFINITION,
     "platform_time": platform_stats.TIME_DEFINITION,
 }
-_NUMERIC = ("t_s", "scrape_ms", "pid", "requests_total", "cache_hits", "cache_misses", "cache_bypass",
-            "order_cache_hits", "order_cache_misses", "order_cache_bypass", *SECONDS_COLUMNS)
-
-
-def read_metrics(path: Path) -> pd.DataFrame | None:
-    """metrics.csv as a DataFrame of the scrapes that answered, or None when absent. Raises
-    InputError naming the file and column when it is malformed (a torn last line is dropped)."""
-    if not path.exists():
+def read_metrics(run_dir: Path) -> pd.DataFrame | None:
+    """platform/metrics.csv (through the run directory's reader) as the scrapes that answered,
+    sorted by time; None when the run has no such file."""
+    if not read.has(run_dir, schema.METRICS.relative_path):
         return None
-    try:
-        frame = pd.read_csv(path, dtype={"error": str}, keep_default_na=False, na_values=[""],
-                            on_bad_lines="skip", engine="python")
-    except (pd.errors.ParserError, ValueError, UnicodeDecodeError) as error:
-        raise InputError(f"{path}: cannot be read as CSV: {error}") from error
-    for column in SECONDS_COLUMNS:  # added later: a run directory written before has none
-        if column not in frame.columns:
-            frame[column] = np.nan
-    missing = [c for c in METRICS_COLUMNS if c not in frame.columns]
-    if missing:
-        raise InputError(f"{path}:1: missing column(s) {', '.join(missing)}; expected the header "
-                         f"{','.join(METRICS_COLUMNS)}")
-    for column in _NUMERIC:
-        numbers = pd.to_numeric(frame[column], errors="coerce")
-        bad = numbers.isna() & frame[column].notna()
-        if bad.any():
-            row = int(np.flatnonzero(bad.to_numpy())[0])
-            raise InputError(f"{path}:{row + 2}: column {column}: {frame[column].iloc[row]!r} is not a number")
-        frame[column] = numbers
-    if frame["t_s"].isna().any():
-        row = int(np.flatnonzero(frame["t_s"].isna().to_numpy())[0])
-        raise InputError(f"{path}:{row + 2}: column t_s is empty (a time is required)")
-    answered = frame["error"].isna() & frame["requests_total"].notna()
+    frame = read.read_metrics(run_dir)
+    answered = (frame["error"] == "") & frame["requests_total"].notna()
     return frame[answered].sort_values("t_s", kind="stable").reset_index(drop=True)
 
 
@@ -64,7 +38,7 @@ def platform_results(run_dir: Path, manifest: dict, windows, requests: pd.DataFr
     ``windows`` are analysis.StageWindow (steady_start_s, end_s); ``requests`` the client's
     requests.csv with t_s, name, response_ms and status.
     """
-    scrapes = read_metrics(Path(run_dir) / "platform" / "metrics.csv")
+    scrapes = read_metrics(Path(run_dir))
     if scrapes is None:
         return None, None, None
     return _cache(scrapes, windows), _telemetry(scrapes, manifest, windows, requests), _time(scrapes, windows)
@@ -79,7 +53,7 @@ def _time(scrapes: pd.DataFrame, windows) -> dict:
     for window in windows:
         span = [(window.steady_start_s, window.end_s)] if window.end_s > window.steady_start_s else []
         figures = {}
-        for column in SECONDS_COLUMNS:
+        for column in schema.METRICS_SECONDS_COLUMNS:
             values = have[column].fillna(0).to_numpy()
             figures[column], used = platform_stats.windowed_increase(have["t_s"].to_numpy(), pid, values, span)
         stages.append({"stage": window.name, "scrapes": used,

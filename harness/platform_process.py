@@ -1,5 +1,7 @@
-"""The embedded platform as a child process: start it, wait until it answers, notice if it dies,
-stop it.
+"""The supervisor of the harness's child services: start one, wait until it answers, notice if
+it dies, stop it. :class:`ServiceProcess` is one supervised child (``harness shop`` runs its shop
+and gateway as two, ``harness leak`` the service under test); :class:`EmbeddedPlatform` is the
+reference platform as one, for a campaign.
 
 It runs ``python -m harness shop --port 0 --port-file RUN/platform/port.json --data-dir
 RUN/platform`` in its own session; the platform writes the port file
@@ -34,6 +36,90 @@ STOP_GRACE_S = 20.0  # memray must finish writing its captures: stop gently firs
 
 class StartCancelled(Exception):
     """The platform's start was called off (the harness got SIGINT/SIGTERM while waiting)."""
+
+
+class ServiceProcess:
+    """One supervised child: started in its own session (it dies with the harness), its output
+    appended to ``log_path``; waited on until it answers HTTP; an exit nobody asked for raises
+    RunFailedError naming it (``label``, default "the ROLE process") with its log's tail."""
+
+    def __init__(self, role: str, argv: list[str], log_path: Path, *, env: dict[str, str] | None = None,
+                 cwd: Path | None = None, pass_fds: tuple[int, ...] = (), label: str | None = None) -> None:
+        self.role, self.argv, self.log_path = role, list(argv), Path(log_path)
+        self.env, self.cwd, self.pass_fds = env, cwd, tuple(pass_fds)
+        self.label = label or f"the {role} process"
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        """Launch the child (OSError if it cannot be executed); returns at once."""
+        self.proc = spawn(self.argv, self.log_path, env=self.env, cwd=self.cwd, pass_fds=self.pass_fds)
+
+    @property
+    def pid(self) -> int | None:
+        return None if self.proc is None else self.proc.pid
+
+    def poll(self) -> int | None:
+        """Its exit code, None while it runs (or before it started)."""
+        return None if self.proc is None else self.proc.poll()
+
+    def exited(self, when: str = "") -> RunFailedError:
+        """The error for an exit nobody asked for: label, exit code, ``when``, the log's tail."""
+        code = None if self.proc is None else self.proc.returncode
+        return RunFailedError(f"{self.label} exited with code {code}{when}; its log ({self.log_path}):\n"
+                              f"{log_tail(self.log_path)}")
+
+    def check_alive(self, when: str = "") -> None:
+        """RunFailedError (see :meth:`exited`) if the child has exited."""
+        if self.poll() is not None:
+            raise self.exited(when)
+
+    def wait_until_answering(self, url: str, timeout_s: float, cancelled: Callable[[], bool] = lambda: False,
+                             accept: Callable[[int], bool] = lambda status: True) -> int:
+        """Return the status of the first answer from ``url`` that ``accept``s (by default any HTTP
+        answer) within ``timeout_s`` seconds; RunFailedError if the child exits first or nothing
+        acceptable came in time, StartCancelled as soon as ``cancelled()`` is true."""
+        deadline_s = time.monotonic() + timeout_s
+        last = "no answer"
+        while time.monotonic() < deadline_s:
+            if cancelled():
+                raise StartCancelled
+            self.check_alive(f" before answering {url}")
+            status = probe(url)
+            if status is not None and accept(status):
+                return status
+            last = f"HTTP {status}" if status is not None else last
+            time.sleep(0.2)
+        raise RunFailedError(f"{self.label} did not answer {url} within {timeout_s:.0f} s (last: {last}); "
+                             f"its log ({self.log_path}):\n{log_tail(self.log_path)}")
+
+    def stop(self, grace_s: float, first_signal: int = signal.SIGTERM) -> int | None:
+        """``first_signal``, then SIGKILL for it and its descendants after ``grace_s``; its exit code."""
+        return None if self.proc is None else terminate_tree(self.proc, grace_s, first_signal)
+
+
+def stop_services(services: list[ServiceProcess], grace_s: float, first_signal: int = signal.SIGTERM) -> None:
+    """Signal every running service at once, then give them ``grace_s`` seconds in all before SIGKILL."""
+    for service in services:
+        if service.proc is not None and service.proc.poll() is None:
+            try:
+                service.proc.send_signal(first_signal)
+            except ProcessLookupError:
+                pass
+    deadline_s = time.monotonic() + grace_s
+    for service in services:
+        service.stop(max(0.0, deadline_s - time.monotonic()), first_signal)
+
+
+def probe(url: str, timeout_s: float = 2.0) -> int | None:
+    """The HTTP status ``url`` answers with, None when it does not answer (loopback: no proxy)."""
+    session = requests.Session()
+    session.trust_env = False
+    try:
+        return session.get(url, timeout=timeout_s).status_code
+    except requests.RequestException:
+        return None
+    finally:
+        session.close()
 
 
 @dataclass(frozen=True)
@@ -109,6 +195,7 @@ class EmbeddedPlatform:
                                      memray_out=memray_out, extra_args=extra_args)
         self.events = events
         self.endpoints: PlatformEndpoints | None = None
+        self.service: ServiceProcess | None = None
         self.proc: subprocess.Popen | None = None
         self.exit_returncode: int | None = None
         self._stopping = threading.Event()
@@ -130,7 +217,9 @@ class EmbeddedPlatform:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.port_file.unlink(missing_ok=True)
         self._cancelled = cancelled
-        self.proc = spawn(self.argv, self.log_path)
+        self.service = ServiceProcess("platform", self.argv, self.log_path, label="the embedded platform")
+        self.service.start()
+        self.proc = self.service.proc
         deadline_s = time.monotonic() + ready_timeout_s
         try:
             self.endpoints = self._wait_for_port_file(deadline_s)
@@ -152,9 +241,9 @@ class EmbeddedPlatform:
     def stop(self, grace_s: float = STOP_GRACE_S) -> int | None:
         """SIGTERM the platform, SIGKILL what is left after ``grace_s`` seconds; its exit code."""
         self._stopping.set()
-        if self.proc is None:
+        if self.service is None:
             return None
-        returncode = terminate_tree(self.proc, grace_s, signal.SIGTERM)
+        returncode = self.service.stop(grace_s, signal.SIGTERM)
         if self._watcher is not None:
             self._watcher.join(timeout=5)
         return returncode
@@ -231,12 +320,9 @@ class EmbeddedPlatform:
         last = "no answer"
         while time.monotonic() < deadline_s:
             self._check_alive()
-            try:
-                response = requests.get(f"{base_url}/healthz", timeout=2.0)
-                if response.status_code == 200:
-                    return
-                last = f"HTTP {response.status_code}"
-            except requests.RequestException as error:
-                last = type(error).__name__
+            status = probe(f"{base_url}/healthz")
+            if status == 200:
+                return
+            last = f"HTTP {status}" if status is not None else "no answer"
             time.sleep(0.2)
         raise self._fail(f"did not answer GET {base_url}/healthz with 200 in time (last: {last})")

@@ -37,10 +37,10 @@ from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
-METRICS_COLUMNS = ("t_s", "scrape_ms", "error", "pid", "requests_total", "cache_hits", "cache_misses",
-                   "cache_bypass", "order_cache_hits", "order_cache_misses", "order_cache_bypass",
-                   "request_seconds", "db_seconds", "db_wait_seconds")
-SECONDS_COLUMNS = ("request_seconds", "db_seconds", "db_wait_seconds")  # written with decimals
+from harness.rundir import schema
+
+METRICS_COLUMNS = tuple(schema.METRICS.columns)
+SECONDS_COLUMNS = schema.METRICS_SECONDS_COLUMNS  # written with decimals
 SCRAPE_INTERVAL_S = 1.0
 SCRAPE_TIMEOUT_S = 0.8
 # Requests that are not a shopper's: the harness's own scrapes and admin calls, and the

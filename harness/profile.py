@@ -14,7 +14,8 @@ Shape of a profile file::
     journey_timeout_s = 60.0         # a checkout still unresolved after this is "unresolved"
     time_scale = 1.0                 # scales protocol waits (order poll 1,2,4,...,32 s)
     seed = 1
-    mix = "scenarios/mix.toml"       # relative to the working directory
+    mix = "scenarios/mix.toml"       # from the working directory, the profile's folder or the
+                                     # shipped files (harness.config.paths.resolve_mix)
     arrivals = "poisson"             # or "uniform" (evenly spaced)
     request_timeout_s = 10.0         # client-side timeout of one HTTP request
     drain_s = 30.0                   # after the last stage: wait at most this for in-flight visits
@@ -48,6 +49,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from harness.config.paths import MIX
 from harness.errors import InputError
 
 PROFILE_KEYS = frozenset(
@@ -115,7 +117,7 @@ class Profile:
     journey_timeout_s: float = 60.0
     time_scale: float = 1.0
     seed: int = 1
-    mix: str = "scenarios/mix.toml"
+    mix: str = MIX
     arrivals: str = "poisson"
     request_timeout_s: float = 10.0
     drain_s: float = 30.0
@@ -131,6 +133,15 @@ class Profile:
             plans.append(StagePlan(stage, offset_s, self.nominal_journeys_per_s * stage.load_factor))
             offset_s += stage.duration_s
         return plans
+
+    @property
+    def mix_file(self) -> Path:
+        """The traffic mix file ``mix`` names: from the directory the harness was started in,
+        else beside this profile, else the shipped ``scenarios/mix.toml`` (``mix`` as given if
+        none has it; see harness.config.paths)."""
+        from harness.config.paths import resolve_mix
+
+        return resolve_mix(self.mix, self.path)
 
     @property
     def total_duration_s(self) -> float:
@@ -223,7 +234,7 @@ def parse_profile(data: Mapping[str, Any], source: str = "<profile>") -> Profile
         journey_timeout_s=journey_timeout_s,
         time_scale=get.number("time_scale", default=1.0, minimum=0.0, exclusive=True),
         seed=get.integer("seed", default=1, minimum=None),
-        mix=get.str("mix", default="scenarios/mix.toml"),
+        mix=get.str("mix", default=MIX),
         arrivals=arrivals,
         request_timeout_s=get.number("request_timeout_s", default=10.0, minimum=0.0, exclusive=True),
         drain_s=get.number("drain_s", default=30.0, minimum=0.0),

@@ -9,15 +9,48 @@ from urllib.parse import urlsplit
 
 import requests
 
+from harness.config import paths
 from harness.errors import InputError, RunFailedError
 from harness.profile import Profile, load_profile
 
 REACH_TIMEOUT_S = 3.0
 
 
-def validate_profile(path: str | Path) -> Profile:
-    """Load the profile at ``path``; InputError names the file and field on any problem."""
-    return load_profile(Path(path))
+def validate_profile(path: str | Path | None, default: str = paths.STEP_300_PROFILE) -> Profile:
+    """Load the profile at ``path`` (resolved by harness.config.paths: from the working directory,
+    else the shipped profiles; None: the shipped ``default``) and check that its traffic mix
+    exists; InputError names the file and field on any problem."""
+    resolved = paths.default_path(default) if path is None else paths.resolve_input(path)
+    if not resolved.exists():
+        shipped = sorted(p.stem for p in paths.default_path(default).parent.glob("*.toml") if p.stem != "targets")
+        raise InputError(f"{path}: profile file not found (looked in {paths.invocation_dir()} and among the "
+                         f"shipped profiles/: {', '.join(shipped)})")
+    profile = load_profile(resolved)
+    mix = profile.mix_file
+    if not mix.is_file():
+        raise InputError(f"{profile.path}: [profile] mix: {profile.mix!r}: no such file (looked in "
+                         f"{paths.invocation_dir()}, beside the profile and in the shipped files)")
+    return profile
+
+
+def input_file(value: str | Path | None, default: str | None, flag: str) -> Path | None:
+    """The file a flag names, resolved by harness.config.paths (from the working directory, else
+    the shipped files); with no value, the shipped ``default`` (None: None). InputError naming
+    the flag if there is no such file."""
+    if value is None:
+        return None if default is None else paths.default_path(default)
+    path = paths.resolve_input(value)
+    if not path.is_file():
+        raise InputError(f"{flag} {value}: no such file")
+    return path
+
+
+def resolve_faults(value: str | None, flag: str = "--faults") -> str | None:
+    """``--faults``: a preset name as given, or a fault file as an absolute path (children run
+    elsewhere), found from the working directory or among the shipped ``profiles/faults/``."""
+    if not value or not (value.endswith(".toml") or "/" in value):
+        return value
+    return str(input_file(value, None, flag).resolve())
 
 
 def require_loopback(url: str, flag: str) -> str:
@@ -109,13 +142,3 @@ def require_pids(pids: list[int] | None, flag: str) -> tuple[int, ...]:
         if not psutil.pid_exists(pid):
             raise InputError(f"{flag} {pid}: no such process")
     return tuple(pids or ())
-
-
-def repo_default(path: str) -> str:
-    """A default path as given if it exists from here, else the same path under the repository
-    (so ``harness campaign`` finds profiles/ and loadtests/ from any directory)."""
-    from harness._proc import REPO_ROOT
-
-    if Path(path).exists() or not (REPO_ROOT / path).exists():
-        return path
-    return str(REPO_ROOT / path)

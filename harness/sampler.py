@@ -28,11 +28,13 @@ from pathlib import Path
 
 import psutil
 
-SAMPLE_COLUMNS = ("t_s", "pid", "role", "rss_bytes", "uss_bytes", "cpu_percent", "num_threads", "num_fds")
-ROLES = ("shop", "shop-worker", "gateway", "generator", "sut")
+from harness.rundir import schema
+
+SAMPLE_COLUMNS = tuple(schema.SAMPLES.columns)
+ROLES = schema.ROLES
 # USS (memory growth, leaks) is read for the service's processes only: it is the expensive
 # reading, and a load generator's memory is not under test (its rows leave uss_bytes empty).
-USS_ROLES = frozenset({"shop", "shop-worker", "gateway", "sut"})
+USS_ROLES = schema.USS_ROLES
 _HAS_PROC_CHILDREN = os.path.exists(f"/proc/self/task/{os.getpid()}/children")
 
 

@@ -146,6 +146,11 @@ def _judge_measurement(target: Target, m: Measurement) -> tuple[str, str]:
     n = "" if m.n is None else f", n={m.n:,}"
     said = f"{where} = {fmt(m.value)} ({interval}{n})"
     expr, warn = target.expr, target.warn
+    if m.undecided and not (m.ci_low is not None
+                            and judge_interval(expr.op, expr.threshold.value, m.ci_low, m.ci_high) == "pass"):
+        # the run cannot tell (memory: a warm-up from a leak) whether the long-run figure breaks the
+        # threshold: never a fail; a pass only when even its widened interval is wholly on the good side
+        return "warn", f"{said} undecided against {expr.op} {fmt(expr.threshold.value)}: {m.undecided}"
     if m.ci_low is None:
         if m.needs_interval:
             return "warn", f"{said}: too little data for an interval (needs {m.why_no_interval}); threshold {expr.op} {fmt(expr.threshold.value)}"

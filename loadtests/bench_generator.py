@@ -26,7 +26,10 @@ from pathlib import Path
 
 import psutil
 
-REPO = Path(__file__).resolve().parents[1]
+from harness.config.paths import install_root
+from harness.rundir import EventTail, read, schema
+
+REPO = install_root()  # holds loadtests/, harness/ and services/ (checkout or site-packages)
 
 
 def _profile(path: Path, seconds: float, rate: float, users: int) -> Path:
@@ -56,17 +59,16 @@ def _measure_locust(argv: list[str], env: dict[str, str], run_dir: Path) -> dict
     process = subprocess.Popen(argv, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     handle = psutil.Process(process.pid)
     marks: dict[str, tuple[float, float]] = {}
-    events = run_dir / "events.jsonl"
+    tail = EventTail(run_dir / schema.EVENTS)
     while process.poll() is None:
-        text = events.read_text() if events.exists() else ""
+        kinds = {event.get("kind") for event in tail.read_new()}
         for kind in ("stage_start", "stage_end"):
-            if kind not in marks and f'"kind":"{kind}"' in text:
+            if kind not in marks and kind in kinds:
                 marks[kind] = (time.time(), _cpu_s(handle))
         time.sleep(0.05)
     (start_t, start_cpu), (end_t, end_cpu) = marks["stage_start"], marks["stage_end"]
-    with open(run_dir / "requests.csv") as rows:
-        next(rows)
-        requests = sum(1 for line in rows if start_t <= float(line.split(",", 1)[0]) < end_t)
+    t_s = read.read_requests(run_dir, columns=["t_s"])["t_s"]
+    requests = int(((t_s >= start_t) & (t_s < end_t)).sum())
     cpu_s, wall_s = end_cpu - start_cpu, end_t - start_t
     return {"requests": requests, "cpu_s": cpu_s, "wall_s": wall_s, "requests_per_s": requests / wall_s,
             "requests_per_core_s": requests / cpu_s if cpu_s else 0.0}

@@ -37,6 +37,7 @@ import locust.runners
 from locust import LoadTestShape, events
 from locust.runners import MasterRunner, WorkerRunner
 
+from harness.config import paths
 from harness.errors import InputError
 from harness.profile import Profile, load_profile, parse_profile
 from loadtests.arrivals import cumulative_journeys
@@ -45,9 +46,8 @@ from loadtests.records import RECORDING_FAILED_EXIT, Recorder, RunWriter
 from scenarios.client import HTTP_4XX, HTTP_5XX
 
 log = logging.getLogger("loadtests.recorder")
-REPO = Path(__file__).resolve().parents[1]
 PLAN_MESSAGE = "harness_load_plan"
-DEFAULT_PROFILE = "profiles/smoke.toml"
+DEFAULT_PROFILE = paths.SMOKE_PROFILE  # shipped with the harness: found from any directory
 FLUSH_INTERVAL_S = 1.0
 PROGRESS_INTERVAL_S = 2.0
 START_LEAD_S = 1.0  # users spawn before t0, so the first arrivals find them idle
@@ -227,11 +227,9 @@ RUN = LoadRun()
 
 
 def resolve_path(path: str) -> Path:
-    """A relative path from the working directory, else from the repository root."""
-    candidate = Path(path)
-    if candidate.is_absolute() or candidate.exists():
-        return candidate
-    return REPO / candidate if (REPO / candidate).exists() else candidate
+    """A path as harness.config.paths resolves it: from the directory the harness (or Locust) was
+    started in, else among the files shipped with the harness."""
+    return paths.resolve_input(path)
 
 
 def spawn_rate(profile: Profile) -> float:

@@ -25,14 +25,10 @@ from typing import Any
 
 from hdrh.histogram import HdrHistogram
 
-REQUEST_COLUMNS = (
-    "t_s", "stage", "in_ramp", "name", "method", "response_ms", "ok", "status", "error_kind", "bytes",
-    "journey_id", "worker",
-)  # fmt: skip
-JOURNEY_COLUMNS = (
-    "journey_id", "visit_id", "name", "stage", "in_ramp", "intended_t_s", "start_t_s", "end_t_s",
-    "duration_ms", "from_intended_ms", "ok", "outcome", "flags", "sync_lag_ms", "worker",
-)  # fmt: skip
+from harness.rundir import schema
+
+REQUEST_COLUMNS = tuple(schema.REQUESTS.columns)  # the run directory's schema names them once
+JOURNEY_COLUMNS = tuple(schema.JOURNEYS.columns)
 HISTOGRAM_LOWEST_US = 1
 HISTOGRAM_HIGHEST_US = 3_600_000_000  # one hour
 HISTOGRAM_DIGITS = 3

@@ -31,7 +31,7 @@ from harness.errors import InputError
 from harness.profile import Profile
 from loadtests.arrivals import intended_arrivals
 from loadtests.locust_client import FastClient
-from loadtests.recorder import RUN, profile_shape_tick, resolve_path
+from loadtests.recorder import RUN, profile_shape_tick
 from scenarios.journeys import run_visit
 from scenarios.mix import Mix, load_mix
 from scenarios.visit import AccountBook, Visit
@@ -55,7 +55,7 @@ VISITORS = _Visitors()
 def _init(environment, **_kwargs) -> None:
     if RUN.profile is not None:  # local runner or master: the mix goes to workers with the plan
         try:
-            VISITORS.mix = load_mix(resolve_path(RUN.profile.mix))
+            VISITORS.mix = load_mix(RUN.profile.mix_file)
         except InputError as error:
             log.error("%s", error)
             sys.exit(2)

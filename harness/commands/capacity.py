@@ -23,7 +23,7 @@ Example:
     harness capacity --profile profiles/step-300.toml --max-minutes 15
     harness capacity --platform-workers 2 --max-minutes 10 --out /tmp/cap-2w
     harness capacity --faults profiles/faults/cache-off.toml --platform-workers 2
-    harness capacity --target http://127.0.0.1:8000 --targets targets.toml
+    harness capacity --target http://127.0.0.1:8000 --targets profiles/targets.toml
 """
 
 from __future__ import annotations
@@ -32,23 +32,25 @@ import argparse
 import sys
 from pathlib import Path
 
+from harness.config import paths
 from harness.errors import InputError
 
 NAME = "capacity"
 HELP = "search the journey arrival rate at which the targets break; report capacity and headroom"
-DEFAULT_PROFILE = "profiles/step-300.toml"
-DEFAULT_LOCUSTFILE = "loadtests/shop.py"
-DEFAULT_TARGETS = "targets.toml"
+# The shipped defaults: harness.config.paths finds them from any working directory.
+DEFAULT_PROFILE = paths.STEP_300_PROFILE
+DEFAULT_LOCUSTFILE = paths.SHOP_LOCUSTFILE
+DEFAULT_TARGETS = paths.TARGETS
 MIN_PROBE_S = 5.0
 
 
 def prepare_parser(parser: argparse.ArgumentParser) -> None:
     """Declare the capacity search's flags."""
-    parser.add_argument("--profile", default=DEFAULT_PROFILE, metavar="FILE",
-                        help=f"base profile: nominal rate, journey mix and settings (default {DEFAULT_PROFILE}); "
+    parser.add_argument("--profile", metavar="FILE",
+                        help=f"base profile: nominal rate, journey mix and settings (default {DEFAULT_PROFILE}, shipped); "
                              "its stages are replaced by the probes")
     parser.add_argument("--target", metavar="URL", help="a running platform on this machine (loopback only)")
-    parser.add_argument("--targets", metavar="FILE", help=f"targets file (default {DEFAULT_TARGETS})")
+    parser.add_argument("--targets", metavar="FILE", help=f"targets file (default {DEFAULT_TARGETS}, shipped)")
     parser.add_argument("--workers", type=int, default=0, metavar="N",
                         help="Locust worker processes under a master (default 0: one local process)")
     parser.add_argument("--platform-workers", type=int, metavar="N",
@@ -66,7 +68,7 @@ def prepare_parser(parser: argparse.ArgumentParser) -> None:
                         help="bisect until the breaking rate is within 1+X of the passing one (default 0.10)")
     parser.add_argument("--strict", action="store_true", help="a target whose interval straddles counts as broken")
     parser.add_argument("--out", type=Path, metavar="DIR", help="search directory (default reports/<id>)")
-    parser.add_argument("--locustfile", default=DEFAULT_LOCUSTFILE, help=argparse.SUPPRESS)
+    parser.add_argument("--locustfile", help=argparse.SUPPRESS)  # default: the shipped DEFAULT_LOCUSTFILE
 
 
 def _positive(value: float, flag: str, minimum: float = 0.0, inclusive: bool = False) -> float:
@@ -89,13 +91,10 @@ def build_request(args: argparse.Namespace):
     step = _positive(args.step, "--step", 1.0)
     start = _positive(args.start, "--start")
     resolution = _positive(args.resolution, "--resolution")
-    profile = check.validate_profile(args.profile)
-    targets_path = check.require_file(args.targets, "--targets") or Path(DEFAULT_TARGETS)
-    if not targets_path.is_file():
-        raise InputError(f"--targets {targets_path}: no such file")
-    if args.faults and (args.faults.endswith(".toml") or "/" in args.faults):
-        check.require_file(args.faults, "--faults")
-    locustfile = str(check.require_file(args.locustfile, "--locustfile"))
+    profile = check.validate_profile(args.profile, DEFAULT_PROFILE)
+    targets_path = check.input_file(args.targets, DEFAULT_TARGETS, "--targets")
+    faults = check.resolve_faults(args.faults)
+    locustfile = str(check.input_file(args.locustfile, DEFAULT_LOCUSTFILE, "--locustfile"))
     target = None
     if args.target:
         target = check.require_loopback(args.target, "--target")
@@ -104,7 +103,7 @@ def build_request(args: argparse.Namespace):
         check.check_target(target, "--target", health_path="/healthz")
     return CapacityRequest(
         argv=["harness", *sys.argv[1:]], profile=profile, targets_path=targets_path, locustfile=locustfile,
-        target=target, workers=args.workers, platform_workers=args.platform_workers, faults=args.faults,
+        target=target, workers=args.workers, platform_workers=args.platform_workers, faults=faults,
         budget_s=budget_min * 60.0, probe_s=probe_s, ramp_s=min(5.0, probe_s / 5.0), step_factor=step,
         start_factor=start, resolution=resolution, strict=args.strict, out=args.out)
 

@@ -21,12 +21,9 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from harness.errors import EXIT_FAILED, EXIT_OK, InputError
-
-if TYPE_CHECKING:  # the statistics pull in numpy and pandas: imported only when comparing
-    from harness.core.compare import PracticalMinimum
+from harness.flows.options import practical_rules, write_text
 
 NAME = "compare"
 HELP = "compare a candidate run directory with a baseline (exit 1 on a regression)"
@@ -37,29 +34,6 @@ def add_practical_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--practical", nargs="+", action="extend", default=[], metavar="RULE",
                         help="practical minimum per metric family, e.g. latency=5%%,10ms "
                              "availability=0.1pp memory=20%%,20MB/h bench=10%%")
-
-
-def practical_rules(specs: list[str]) -> dict[str, PracticalMinimum]:
-    """Parse ``--practical`` values, raising InputError naming the flag."""
-    from harness.core.compare import parse_practical
-
-    rules = {}
-    for spec in specs:
-        try:
-            family, rule = parse_practical(spec)
-        except ValueError as error:
-            raise InputError(str(error)) from error
-        rules[family] = rule
-    return rules
-
-
-def write_text(path: Path, text: str, flag: str) -> None:
-    """Write an output file, raising InputError naming the flag when it cannot be written."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
-    except OSError as error:
-        raise InputError(f"{flag} {path}: cannot write: {error.strerror or error}") from error
 
 
 def prepare_parser(parser: argparse.ArgumentParser) -> None:

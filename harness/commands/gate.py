@@ -25,9 +25,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from harness.commands.compare import add_practical_argument
+from harness.flows.options import BASELINE_RUNS_FROM_DIR
+
 NAME = "gate"
 HELP = "CI gate: run or take a run, judge targets, compare with a baseline and benchmarks; one exit code"
-BASELINE_RUNS_FROM_DIR = 5  # newest saved benchmark runs used as the baseline from a storage folder
 
 
 def prepare_parser(parser: argparse.ArgumentParser) -> None:
@@ -41,7 +43,7 @@ def prepare_parser(parser: argparse.ArgumentParser) -> None:
                              "same profile under --reports) or none")
     parser.add_argument("--reports", type=Path, default=Path("reports"), metavar="DIR",
                         help="where the history of runs lives (default reports)")
-    parser.add_argument("--targets", metavar="FILE", help="targets file (default targets.toml)")
+    parser.add_argument("--targets", metavar="FILE", help="targets file (default profiles/targets.toml, shipped)")
     parser.add_argument("--strict", action="store_true",
                         help="target warnings, environment mismatches and inconclusive metrics that "
                              "could be regressions fail the gate")
@@ -59,14 +61,17 @@ def prepare_parser(parser: argparse.ArgumentParser) -> None:
                              "fast periods, robust on shared machines; 50 for the median)")
     parser.add_argument("--junit", type=Path, metavar="F", help="write the gate's JUnit XML")
     parser.add_argument("--markdown", type=Path, metavar="F", help="write the gate's Markdown summary")
-    from harness.commands.compare import add_practical_argument
-
     add_practical_argument(parser)
     parser.add_argument("--seed", type=int, default=0, help="bootstrap random seed (default 0)")
 
 
-
 def run(args: argparse.Namespace) -> int:
-    from harness.gating import run_gate  # numpy, pandas: only when gating
+    """Flags → GateRequest → the gate (harness.gating); returns the exit code."""
+    from harness.gating import GateRequest, run_gate  # numpy, pandas: only when gating
 
-    return run_gate(args)
+    return run_gate(GateRequest(
+        profile=args.profile, run=args.run, faults=args.faults, out=args.out, baseline=args.baseline,
+        reports=args.reports, targets=args.targets, strict=args.strict, benchmark_json=list(args.benchmark_json),
+        benchmark_baseline=list(args.benchmark_baseline), benchmark_method=args.benchmark_method,
+        benchmark_quantile=args.benchmark_quantile, junit=args.junit, markdown=args.markdown,
+        practical=list(args.practical), seed=args.seed))

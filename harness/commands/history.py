@@ -17,6 +17,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from harness.errors import EXIT_OK, InputError
+from harness.rundir import write_text_atomic
 
 NAME = "history"
 HELP = "list past runs with verdicts and headline figures; draw a trend chart"
@@ -54,7 +55,8 @@ def run(args: argparse.Namespace) -> int:
     if args.limit:
         records = records[-args.limit:]
     table = Table(title=f"{len(records)} run(s) in {args.reports} (index {index})")
-    for header in ("run", "verdict", "faults", "revision", "P95 per stage (ms)", "availability", "growth"):
+    # the API scope (requests to /api/; all requests for a service without /api/), steady part of each stage
+    for header in ("run", "verdict", "faults", "revision", "API P95 per stage (ms)", "API availability", "growth"):
         table.add_column(header)
     for r in records:
         style = {"pass": "green", "fail": "red", "invalid": "yellow"}.get(r.verdict, "dim")
@@ -65,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
                       _fmt(r.growth_bytes_per_hour, 1e-6, 1, " MB/h"), style=style)
     console_for_logs().print(table)
     if args.json:
-        args.json.write_text(json.dumps([asdict(r) for r in records], indent=2) + "\n", encoding="utf-8")
+        write_text_atomic(args.json, json.dumps([asdict(r) for r in records], indent=2) + "\n")
     if args.chart:
         draw_trend_chart(records, args.chart)
         print(f"trend chart: {args.chart}")

@@ -17,13 +17,15 @@ import sys
 from pathlib import Path
 
 from harness.commands.campaign import add_load_flags, check_workers
+from harness.config import paths
 
 NAME = "run"
 HELP = "run any locustfile against a service on this machine (loopback), recorded and judged"
-DEFAULT_PROFILE = "profiles/smoke.toml"
+DEFAULT_PROFILE = paths.SMOKE_PROFILE  # shipped, found from any directory (harness.config.paths)
+DEFAULT_TARGETS = paths.TARGETS
 # Loaded beside the user's locustfile: the --profile/--run-dir options, the recorder and the
 # profile's load shape (Locust accepts several locustfiles joined by commas).
-RECORDER_LOCUSTFILE = "loadtests/recorder.py"
+RECORDER_LOCUSTFILE = paths.RECORDER_LOCUSTFILE
 
 
 def prepare_parser(parser: argparse.ArgumentParser) -> None:
@@ -31,20 +33,19 @@ def prepare_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--locustfile", required=True, metavar="FILE", help="the locustfile to run")
     parser.add_argument("--host", required=True, metavar="URL",
                         help="the service under test, on this machine (loopback only)")
-    parser.add_argument("--profile", default=DEFAULT_PROFILE, metavar="FILE",
-                        help=f"load profile TOML (default {DEFAULT_PROFILE})")
+    parser.add_argument("--profile", metavar="FILE",
+                        help=f"load profile TOML, from this directory or the shipped profiles/ "
+                             f"(default {DEFAULT_PROFILE}, shipped)")
     add_load_flags(parser)
-    parser.add_argument("--targets", metavar="FILE", help="targets file (default targets.toml)")
+    parser.add_argument("--targets", metavar="FILE", help=f"targets file (default {DEFAULT_TARGETS}, shipped)")
     parser.add_argument("--strict", action="store_true",
                         help="a target that cannot be evaluated counts as failed")
 
 
 def locustfiles_for(user_locustfile: Path) -> str:
     """The ``-f`` value: the user's file, with the harness recorder beside it unless it is ours."""
-    from harness.run_inputs import repo_default
-
-    recorder = Path(repo_default(RECORDER_LOCUSTFILE))
-    if user_locustfile.resolve().parent == recorder.resolve().parent or not recorder.is_file():
+    recorder = paths.shipped(RECORDER_LOCUSTFILE)
+    if recorder is None or user_locustfile.resolve().parent == recorder.resolve().parent:
         return str(user_locustfile)
     return f"{recorder},{user_locustfile}"
 
@@ -54,13 +55,10 @@ def run(args: argparse.Namespace) -> int:
     from harness import orchestration as orch
     from harness import run_inputs as check
 
-    profile = check.validate_profile(check.repo_default(args.profile))
+    profile = check.validate_profile(args.profile, DEFAULT_PROFILE)
     workers = check_workers(args.workers)
     locustfile = check.require_file(args.locustfile, "--locustfile")
-    targets_path = check.require_file(args.targets, "--targets")
-    if targets_path is None and Path(check.repo_default("targets.toml")).is_file():
-        targets_path = Path(check.repo_default("targets.toml"))
-    targets_path = check.validate_targets(targets_path, "--targets")
+    targets_path = check.validate_targets(check.input_file(args.targets, DEFAULT_TARGETS, "--targets"), "--targets")
     host = check.require_loopback(args.host, "--host")
     check.check_target(host, "--host", health_path=None)
     request = orch.RunRequest(

@@ -15,28 +15,27 @@ Example:
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import secrets
 import signal
 import socket
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
-from dataclasses import dataclass
 from pathlib import Path
 
+from harness.config.paths import install_root, resolve_input
 from harness.errors import InputError, RunFailedError
+from harness.platform_process import ServiceProcess, probe, stop_services
+from harness.rundir import write_json_atomic
 
 NAME = "shop"
 HELP = "run the reference shop and the UnionPay-style gateway simulator on 127.0.0.1"
 
 HEALTH_TIMEOUT_S = 90.0
 STOP_GRACE_S = 10.0
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+PROJECT_ROOT = install_root()  # holds services/ (checkout or site-packages): the children's cwd
 
 
 def prepare_parser(parser: argparse.ArgumentParser) -> None:
@@ -55,13 +54,6 @@ def prepare_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--memray-out", type=Path, help="run the shop under memray, capture to this path")
     parser.add_argument("--sign-method", choices=("11", "01"), default="11",
                         help="UnionPay signMethod the shop uses: 11 SHA-256 shared key, 01 RSA")
-
-
-@dataclass
-class Child:
-    role: str
-    process: subprocess.Popen
-    log_path: Path
 
 
 def _validate(args: argparse.Namespace) -> None:
@@ -93,49 +85,20 @@ def _listen(port: int, flag: str) -> socket.socket:
     return sock
 
 
-def _healthy(url: str) -> bool:
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    try:
-        with opener.open(f"{url}/healthz", timeout=2) as response:
-            return response.status == 200
-    except OSError:
-        return False
+def _start(role: str, argv: list[str], sock: socket.socket, env: dict, data_dir: Path) -> ServiceProcess:
+    """Start one child under the platform supervisor (harness.platform_process), handing it its
+    listening socket; its output goes to DATA_DIR/ROLE.log."""
+    child = ServiceProcess(role, argv, data_dir / f"{role}.log", env=env, cwd=PROJECT_ROOT,
+                           pass_fds=(sock.fileno(),))
+    child.start()
+    return child
 
 
-def _log_tail(path: Path, lines: int = 15) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return ""
-
-
-def _start(role: str, argv: list[str], sock: socket.socket, env: dict, data_dir: Path) -> Child:
-    log_path = data_dir / f"{role}.log"
-    with open(log_path, "ab") as log:
-        process = subprocess.Popen(argv, pass_fds=(sock.fileno(),), env=env, stdout=log,
-                                   stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                   cwd=PROJECT_ROOT, start_new_session=True)
-    return Child(role, process, log_path)
-
-
-def stop_children(children: list[Child], grace_s: float = STOP_GRACE_S) -> None:
-    """SIGTERM every child still running, wait up to ``grace_s`` seconds, then SIGKILL."""
-    for child in children:
-        if child.process.poll() is None:
-            child.process.send_signal(signal.SIGTERM)
-    deadline = time.monotonic() + grace_s
-    for child in children:
-        try:
-            child.process.wait(timeout=max(0.0, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            child.process.kill()
-            child.process.wait()
-
-
-def _write_atomic(path: Path, data: dict) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=2))
-    tmp.replace(path)
+def _faults_spec(value: str) -> str:
+    """A --faults file found from here or among the shipped profiles/faults/ (presets as given)."""
+    if value.endswith(".toml") or "/" in value:
+        return str(resolve_input(value))
+    return value
 
 
 def run(args: argparse.Namespace) -> int:
@@ -147,7 +110,7 @@ def run(args: argparse.Namespace) -> int:
 
     _validate(args)
     try:
-        label, shop_faults, gateway_faults = load_faults(args.faults)
+        label, shop_faults, gateway_faults = load_faults(_faults_spec(args.faults))
     except KnobError as error:
         raise InputError(f"--faults {error}") from error
     data_dir = args.data_dir or Path(tempfile.mkdtemp(prefix="harness-shop-"))
@@ -191,7 +154,7 @@ def run(args: argparse.Namespace) -> int:
         shop_env["PYTHONMALLOC"] = "malloc"
         shop_cmd = ["-m", "memray", "run", "--follow-fork", "-q", "-f", "-o", str(args.memray_out.resolve()),
                     *shop_cmd]
-    children: list[Child] = []
+    children: list[ServiceProcess] = []
     stopping = {"signal": None}
 
     def on_signal(signum, _frame):
@@ -214,31 +177,28 @@ def run(args: argparse.Namespace) -> int:
                 raise RunFailedError(f"{', '.join(waiting)} did not answer /healthz within {HEALTH_TIMEOUT_S:.0f} s;"
                                      f" see {data_dir}/*.log")
             for role, url in list(waiting.items()):
-                if _healthy(url):
+                if probe(f"{url}/healthz") == 200:
                     del waiting[role]
             time.sleep(0.1)
         port_info = {"shop_url": shop_url, "gateway_url": gateway_url, "admin_token": admin_token,
                      "pid": os.getpid(),
-                     "processes": [{"role": c.role, "pid": c.process.pid} for c in children],
+                     "processes": [{"role": c.role, "pid": c.pid} for c in children],
                      "data_dir": str(data_dir), "time_scale": args.time_scale, "seed": args.seed,
                      "faults": label, "workers": args.workers,
                      "database": "postgresql" if args.database else "sqlite"}
         if args.port_file:
-            _write_atomic(args.port_file, port_info)
+            write_json_atomic(args.port_file, port_info)
         print(f"shop:    {shop_url}\ngateway: {gateway_url}\ndata:    {data_dir}\nfaults:  {label}", flush=True)
         while stopping["signal"] is None:
             _check_alive(children)
             time.sleep(0.2)
         return 0
     finally:
-        stop_children(children)
+        stop_services(children, STOP_GRACE_S)
         for s, handler in old.items():
             signal.signal(s, handler)
 
 
-def _check_alive(children: list[Child]) -> None:
+def _check_alive(children: list[ServiceProcess]) -> None:
     for child in children:
-        code = child.process.poll()
-        if code is not None:
-            raise RunFailedError(f"the {child.role} process exited with code {code}; log {child.log_path}:\n"
-                                 f"{_log_tail(child.log_path)}")
+        child.check_alive()

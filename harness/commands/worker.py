@@ -16,18 +16,19 @@ import signal
 import subprocess
 import sys
 
+from harness.config import paths
 from harness.errors import EXIT_INTERRUPTED, InputError
 
 NAME = "worker"
 HELP = "join a Locust master on another machine as a load generator worker"
-DEFAULT_LOCUSTFILE = "loadtests/shop.py"
+DEFAULT_LOCUSTFILE = paths.SHOP_LOCUSTFILE  # shipped; harness.config.paths finds it from any directory
 
 
 def prepare_parser(parser: argparse.ArgumentParser) -> None:
     """Declare the flags of ``harness worker``."""
     parser.add_argument("--master", required=True, metavar="HOST", help="the master's host name or address")
     parser.add_argument("--master-port", type=int, default=5557, metavar="P", help="the master's port (default 5557)")
-    parser.add_argument("--locustfile", default=DEFAULT_LOCUSTFILE, metavar="FILE",
+    parser.add_argument("--locustfile", metavar="FILE",
                         help=f"the same locustfile as the master's (default {DEFAULT_LOCUSTFILE})")
 
 
@@ -40,11 +41,11 @@ def worker_argv(locustfile: str, master: str, master_port: int) -> list[str]:
 def run(args: argparse.Namespace) -> int:
     """Run the worker in the foreground; Ctrl-C is passed on to it (exit 130)."""
     from harness._proc import child_env
-    from harness.run_inputs import repo_default, require_file
+    from harness.run_inputs import input_file
 
     if not 0 < args.master_port < 65536:
         raise InputError(f"--master-port {args.master_port}: must be 1-65535")
-    locustfile = str(require_file(repo_default(args.locustfile), "--locustfile"))
+    locustfile = str(input_file(args.locustfile, DEFAULT_LOCUSTFILE, "--locustfile").resolve())
     proc = subprocess.Popen(worker_argv(locustfile, args.master, args.master_port), env=child_env())
     try:
         return proc.wait()

@@ -12,13 +12,11 @@ from statistics import NormalDist
 
 import numpy as np
 
+from harness.core import blocks
 from harness.core.compare import (
-    _BIN_WIDTH_LOG,
     MIN_BLOCKS,
     Estimate,
     GroupKey,
-    _block_weights,
-    _percentile_replicates,
     student_quantile,
 )
 
@@ -47,10 +45,9 @@ def bench_point(fig: BenchFigure, quantile: float, rng: np.random.Generator,
     if fig.data_s is not None and fig.data_s.size >= 2 * MIN_BLOCKS:
         data = np.maximum(np.asarray(fig.data_s, dtype=float), 1e-12)
         n_blocks = min(20, data.size)
-        blocks = np.arange(data.size) * n_blocks // data.size
-        lo, hi = math.log(data.min()) - _BIN_WIDTH_LOG, math.log(data.max()) + _BIN_WIDTH_LOG
-        edges = np.exp(np.arange(lo, hi + _BIN_WIDTH_LOG, _BIN_WIDTH_LOG))
-        reps = _percentile_replicates(data, blocks, edges, _block_weights(rng, n_blocks, n_boot), [quantile])[0]
+        ids = np.arange(data.size) * n_blocks // data.size  # runs of consecutive rounds
+        table = blocks.block_table(data, ids, n_blocks=n_blocks, floor=1e-12)
+        reps = blocks.weighted_statistics(table, blocks.block_weights(rng, n_blocks, n_boot), (quantile,))[f"p{quantile:g}"]
         variance = float(np.var(reps, ddof=1)) * n_blocks / (n_blocks - 1)
         return float(np.percentile(data, quantile)), variance, f"p{quantile:g}_s"
     if quantile < 50 and fig.q1_s is not None:

@@ -9,6 +9,14 @@ To stay fast on a million requests, each block is reduced to a histogram over lo
 0.1% wide (the same resolution as the HDR histograms), and a replicate is a weighted sum of
 block histograms: one matrix product for hundreds of replicates. The random generator is
 passed in, so results are reproducible.
+
+This is THE block bootstrap of the harness: results.json's intervals (stage statistics, ΔP95
+between stages) and the baseline comparison (:mod:`harness.core.compare`, its benchmarks in
+:mod:`harness.core.bench_compare`) all resample with :func:`block_weights` over a
+:func:`block_table` and read percentiles with :func:`weighted_statistics`. Block rule: a block
+is ``block_s`` seconds counted from an origin (a stage's steady start, or a run's first
+sample), :func:`block_length_s` picks it (about 20 blocks, 1..10 s), and a block without any
+sample is no block (gaps are not resampled as empty blocks).
 """
 
 from __future__ import annotations
@@ -37,6 +45,22 @@ def block_ids(t_s: np.ndarray, start_s: float, block_s: float) -> np.ndarray:
     return np.floor((np.asarray(t_s, dtype=float) - start_s) / block_s).astype(np.int64)
 
 
+def dense_block_ids(t_s: np.ndarray, block_s: float, start_s: float | None = None) -> np.ndarray:
+    """Block codes 0..k-1 of each timestamp, counted from ``start_s`` (default: the first
+    sample) and renumbered densely: a gap with no samples is not an empty block to resample."""
+    t = np.asarray(t_s, dtype=float)
+    if t.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    ids = block_ids(t, float(np.nanmin(t)) if start_s is None else start_s, block_s)
+    return _dense_codes(ids)[0]
+
+
+def block_weights(rng: np.random.Generator, n_blocks: int, replicates: int) -> np.ndarray:
+    """(replicates × n_blocks) draw counts: how often each block is drawn in each replicate
+    (``n_blocks`` blocks drawn with replacement, a non-overlapping block bootstrap)."""
+    return rng.multinomial(n_blocks, np.full(n_blocks, 1.0 / n_blocks), size=replicates).astype(float)
+
+
 @dataclass(frozen=True)
 class BlockTable:
     """Values reduced to per-block histograms: ``counts[block, bin]``, ``bin_values_ms[bin]``."""
@@ -52,21 +76,29 @@ class BlockTable:
         return int(self.counts.shape[0])
 
 
-def block_table(values_ms: np.ndarray, blocks: np.ndarray) -> BlockTable:
+def block_table(values_ms: np.ndarray, blocks: np.ndarray, *, n_blocks: int | None = None,
+                floor: float = _FLOOR_MS) -> BlockTable:
     """Reduce values (ms) and their block indices to per-block histograms.
 
     A bin's value is the largest sample in it, so a resampled percentile is a value that was
-    observed, to within 0.1%.
+    observed, to within 0.1%. ``n_blocks``: the blocks are already codes 0..n_blocks-1 (kept as
+    they are, a block without values stays a row of zeros, so the table lines up with weights
+    drawn for all of them); else they are renumbered densely. ``floor``: values below it are
+    binned with it (a log scale has no zero; 1 µs for milliseconds).
     """
     values = np.asarray(values_ms, dtype=float)
     block_index = np.asarray(blocks, dtype=np.int64)
     if values.shape != block_index.shape:
         raise ValueError("values and blocks must have the same length")
     if values.size == 0:
-        return BlockTable(np.zeros((0, 0)), np.zeros(0), np.zeros(0), np.zeros(0))
-    block_codes, _ = _dense_codes(block_index)
-    n_blocks = int(block_codes.max()) + 1
-    bins = np.floor(np.log(np.maximum(values, _FLOOR_MS)) / math.log(_BIN_RATIO)).astype(np.int64)
+        rows = n_blocks or 0
+        return BlockTable(np.zeros((rows, 0)), np.zeros(0), np.zeros(rows), np.zeros(rows))
+    if n_blocks is None:
+        block_codes, _ = _dense_codes(block_index)
+        n_blocks = int(block_codes.max()) + 1
+    else:
+        block_codes = block_index
+    bins = np.floor(np.log(np.maximum(values, floor)) / math.log(_BIN_RATIO)).astype(np.int64)
     bin_codes, _ = _dense_codes(bins)
     n_bins = int(bin_codes.max()) + 1
     bin_values = np.full(n_bins, -np.inf)
@@ -103,10 +135,17 @@ def replicate_statistics(
     """
     if table.n_blocks < MIN_BLOCKS:
         return None
-    n_blocks = table.n_blocks
-    weights = rng.multinomial(n_blocks, np.full(n_blocks, 1.0 / n_blocks), size=replicates).astype(float)
+    return weighted_statistics(table, block_weights(rng, table.n_blocks, replicates), percents)
+
+
+def weighted_statistics(table: BlockTable, weights: np.ndarray,
+                        percents: tuple[float, ...] = (95.0,)) -> dict[str, np.ndarray]:
+    """The mean and each nearest-rank percentile (``"p95"``...) of every replicate, in the
+    table's unit; ``weights``: (replicates × blocks) draw counts from :func:`block_weights`."""
+    replicates = weights.shape[0]
     totals = weights @ table.block_counts
-    result: dict[str, np.ndarray] = {"mean": (weights @ table.block_sums_ms) / totals}
+    with np.errstate(divide="ignore", invalid="ignore"):
+        result: dict[str, np.ndarray] = {"mean": (weights @ table.block_sums_ms) / totals}
     # A replicate's cumulative count at bin j is weights · cumulative[:, j] (linear in the
     # weights), so each percentile is found by a bisection over bins, all replicates at once,
     # without building the replicates × bins matrix.

@@ -11,8 +11,9 @@ How a change is judged (per stage × endpoint/journey × metric):
    requests one by one treats correlated samples as independent and makes intervals too narrow:
    the classic source of flaky regression gates. Each run's samples are cut into consecutive
    blocks of ``block_s`` seconds and whole blocks are resampled, per run, independently.
-   Percentiles of a replicate are read from per-block log-spaced histograms (0.5% wide bins)
-   so a replicate costs a matrix product, not a sort.
+   Percentiles of a replicate are read from per-block log-spaced histograms (0.1% wide bins)
+   so a replicate costs a matrix product, not a sort: the block bootstrap of
+   :mod:`harness.core.blocks`, the same as results.json's intervals.
 3. The decision interval is ``delta ± z·se_boot`` with ``z`` for a *family-wise* confidence
    level: Bonferroni over every metric compared in the pair (``m`` of them), so that a pair of
    runs with 50 endpoints × 3 stages × 4 metrics does not produce a false alarm with a
@@ -39,6 +40,7 @@ from statistics import NormalDist
 
 import numpy as np
 
+from harness.core import blocks
 from harness.core.practical import DEFAULT_PRACTICAL, PracticalMinimum, parse_practical  # noqa: F401
 
 REGRESSION = "regression"
@@ -47,10 +49,9 @@ EQUIVALENT = "equivalent"
 INCONCLUSIVE = "inconclusive"
 
 MIN_SAMPLES = 20
-MIN_BLOCKS = 5
+MIN_BLOCKS = blocks.MIN_BLOCKS
 MIN_TAIL_SAMPLES = 5
 POWER_Z = NormalDist().inv_cdf(0.80)
-_BIN_WIDTH_LOG = math.log(1.005)  # 0.5% wide latency bins: far below any practical minimum
 
 PERCENTILES = {"p50_ms": 50.0, "p95_ms": 95.0, "p99_ms": 99.0}
 
@@ -188,41 +189,9 @@ def student_quantile(p: float, dof: float) -> float:
             + (79 * z**9 + 776 * z**7 + 1482 * z**5 - 1920 * z**3 - 945 * z) / (92160 * v**4))
 
 
-def auto_block_s(span_s: float) -> float:
-    """Default block length (s): about 20 blocks per stage, between 1 and 10 s."""
-    return min(10.0, max(1.0, span_s / 20.0))
-
-
-def _block_index(t_s: np.ndarray, block_s: float) -> np.ndarray:
-    """Consecutive block number of each sample, counted from the run's first sample."""
-    if t_s.size == 0:
-        return np.zeros(0, dtype=int)
-    raw = np.floor((t_s - np.nanmin(t_s)) / block_s).astype(int)
-    # Renumber densely: a gap with no samples is not an empty block to resample.
-    _, dense = np.unique(raw, return_inverse=True)
-    return dense
-
-
-def _block_weights(rng: np.random.Generator, n_blocks: int, n_boot: int) -> np.ndarray:
-    """(n_boot × n_blocks) counts: how often each block is drawn in each replicate."""
-    return rng.multinomial(n_blocks, np.full(n_blocks, 1.0 / n_blocks), size=n_boot).astype(float)
-
-
-def _percentile_replicates(values_ms, blocks, edges, weights, qs) -> np.ndarray:
-    """Bootstrap replicates (len(qs) × n_boot) of the qs-th percentiles from per-block
-    log-spaced histograms: a replicate histogram is a weighted sum of block histograms."""
-    n_blocks = weights.shape[1]
-    bins = np.clip(np.searchsorted(edges, values_ms, side="right") - 1, 0, len(edges) - 2)
-    hist = np.zeros((n_blocks, len(edges) - 1))
-    np.add.at(hist, (blocks, bins), 1.0)
-    cumulative = np.cumsum(weights @ hist, axis=1)
-    centres = np.sqrt(edges[:-1] * edges[1:])
-    out = np.empty((len(qs), weights.shape[0]))
-    for i, q in enumerate(qs):
-        targets = cumulative[:, -1] * q / 100.0
-        index = np.array([np.searchsorted(row, target) for row, target in zip(cumulative, targets, strict=True)])
-        out[i] = centres[np.clip(index, 0, len(centres) - 1)]
-    return out
+#: Default block length (s) of a stage's span: about 20 blocks, 1..10 s (the block rule of
+#: harness.core.blocks, the one block bootstrap).
+auto_block_s = blocks.block_length_s
 
 
 def _replicate_se(base_reps: np.ndarray, cand_reps: np.ndarray) -> tuple[float, float]:
@@ -244,14 +213,13 @@ def estimate_samples(key: GroupKey, baseline: Samples, candidate: Samples, *,
     estimates: list[Estimate] = []
     runs = []
     for samples in (baseline, candidate):
-        blocks = _block_index(samples.t_s, block_s)
-        n_blocks = int(blocks.max()) + 1 if blocks.size else 0
-        runs.append((samples, blocks, n_blocks))
+        ids = blocks.dense_block_ids(samples.t_s, block_s)
+        runs.append((samples, ids, int(ids.max()) + 1 if ids.size else 0))
     n_b, n_c = baseline.ok.size, candidate.ok.size
     short = next((f"{label} has {n} samples in {nb} blocks (need {MIN_SAMPLES} in {MIN_BLOCKS})"
                   for label, (s, _, nb), n in zip(("baseline", "candidate"), runs, (n_b, n_c), strict=True)
                   if n < MIN_SAMPLES or nb < MIN_BLOCKS), "")
-    weights = [_block_weights(rng, max(nb, 1), n_boot) for _, _, nb in runs]
+    weights = [blocks.block_weights(rng, max(nb, 1), n_boot) for _, _, nb in runs]
     # The bootstrap over nb blocks understates the variance by (nb-1)/nb; its spread is known
     # with about nb-1 degrees of freedom.
     min_blocks = min(nb for _, _, nb in runs)
@@ -265,10 +233,10 @@ def estimate_samples(key: GroupKey, baseline: Samples, candidate: Samples, *,
     both = np.concatenate(lat) if all(v.size for v in lat) else np.zeros(0)
     replicates = None
     if both.size and not short:
-        lo, hi = math.log(both.min()) - _BIN_WIDTH_LOG, math.log(both.max()) + _BIN_WIDTH_LOG
-        edges = np.exp(np.arange(lo, hi + _BIN_WIDTH_LOG, _BIN_WIDTH_LOG))
-        replicates = [_percentile_replicates(v, b, edges, w, list(PERCENTILES.values()))
-                      for v, b, w in zip(lat, lat_blocks, weights, strict=True)]
+        replicates = []
+        for v, b, w, (_, _, nb) in zip(lat, lat_blocks, weights, runs, strict=True):
+            stats = blocks.weighted_statistics(blocks.block_table(v, b, n_blocks=nb), w, tuple(PERCENTILES.values()))
+            replicates.append(np.array([stats[f"p{q:g}"] for q in PERCENTILES.values()]))
     for i, (metric, q) in enumerate(PERCENTILES.items()):
         note = short
         if not both.size:
@@ -287,13 +255,13 @@ def estimate_samples(key: GroupKey, baseline: Samples, candidate: Samples, *,
     # Availability: ratio of weighted sums per block; a binomial floor on the standard error so
     # that zero failures in a short run does not read as "availability known exactly".
     point, reps, floors = [], [], []
-    for (samples, blocks, nb), w in zip(runs, weights, strict=True):
+    for (samples, ids, nb), w in zip(runs, weights, strict=True):
         n = samples.ok.size
         fails = int(n - samples.ok.sum())
         point.append(1.0 - fails / n if n else math.nan)
         if n and not short:
-            ok_per_block = np.bincount(blocks, weights=samples.ok.astype(float), minlength=nb)
-            n_per_block = np.bincount(blocks, minlength=nb).astype(float)
+            ok_per_block = np.bincount(ids, weights=samples.ok.astype(float), minlength=nb)
+            n_per_block = np.bincount(ids, minlength=nb).astype(float)
             reps.append((w @ ok_per_block) / (w @ n_per_block))
             p_fail = (fails + 1.0) / (n + 2.0)
             floors.append(p_fail * (1.0 - p_fail) / n)
@@ -323,36 +291,6 @@ def estimate_growth(baseline: GrowthFigure, candidate: GrowthFigure) -> Estimate
     rel_se = se / abs(base) if base else math.nan
     return Estimate(GroupKey("run", "memory", "platform"), "growth_bytes_per_hour", "memory", True,
                     base, candidate.growth_bytes_per_hour, se, rel_se, 1, 1)
-
-
-def estimate_growth_from_samples(t_s, rss_bytes, *, rng: np.random.Generator,
-                                 block_s: float = 60.0, n_boot: int = 400) -> GrowthFigure:
-    """Least-squares growth of memory (bytes/hour) with a 95% block-bootstrap interval.
-
-    A fallback for runs whose results.json carries no memory estimate: ``t_s`` epoch seconds,
-    ``rss_bytes`` the platform's total resident memory at each time.
-    """
-    t = np.asarray(t_s, dtype=float)
-    y = np.asarray(rss_bytes, dtype=float)
-    if t.size < 3 or np.ptp(t) <= 0:
-        raise ValueError("need at least 3 memory samples over a positive time span")
-    hours = (t - t.min()) / 3600.0
-    slope = float(np.polyfit(hours, y, 1)[0])
-    blocks = _block_index(t, block_s)
-    n_blocks = int(blocks.max()) + 1
-    slopes = []
-    for w in _block_weights(rng, n_blocks, n_boot):
-        sample_w = w[blocks]
-        if np.count_nonzero(sample_w) < 3 or np.ptp(hours[sample_w > 0]) <= 0:
-            continue
-        mean_h = np.average(hours, weights=sample_w)
-        mean_y = np.average(y, weights=sample_w)
-        var = np.sum(sample_w * (hours - mean_h) ** 2)
-        slopes.append(np.sum(sample_w * (hours - mean_h) * (y - mean_y)) / var)
-    if len(slopes) < 10:
-        return GrowthFigure(slope, -math.inf, math.inf)
-    lo, hi = np.percentile(slopes, [2.5, 97.5])
-    return GrowthFigure(slope, float(lo), float(hi))
 
 
 def judge(estimate: Estimate, *, z: float, practical: PracticalMinimum) -> MetricComparison:

@@ -27,6 +27,36 @@ What a short run can say about a leak, and how sure it is:
    from zero: the measured interval shrinks as T^(-3/2) for a trend in stationary noise, so the
    steady duration at which a true growth of that size would exclude zero from the 95% interval
    with 80% power is extrapolated from the interval measured.
+6. **Decidable or not.** A warm-up that is still going (allocator arenas, caches, pools filling
+   with a time constant as long as the run, or memory following a load step) grows like a leak
+   for a while, and a straight line through it, extrapolated to an hour, is confidently wrong
+   about the long-run rate. The run cannot rule a warm-up out when:
+
+   - *growth slowing*: the last third grows at less than ``SLOWING_RATIO`` of the first third
+     (or of the whole steady part: a load staircase), the earlier rate clearly above zero and
+     the drop significant one-sided at ``SLOWING_CONFIDENCE``. The rate is then judged over
+     the part after the knee, as for a plateau;
+   - *growth not sustained*: the first and last thirds' intervals are not both above
+     ``detect_bytes_per_hour``, as a steady leak's are;
+   - *too short*: a third has fewer than ``MIN_POINTS`` samples, or the noise would hide growth
+     slowing by ``DECIDE_SLOWDOWN`` between the first and last thirds (80% power at
+     ``SLOWING_CONFIDENCE``): what a warm-up with a time constant about twice the steady part
+     shows. Longer warm-ups look like a leak to a run this short.
+
+   Then the interval's low end is extended to 0 (the long-run rate may be no growth at all;
+   ``measured_ci_*`` keep the window's own interval), and if the interval still reaches
+   ``detect_bytes_per_hour`` the run cannot decide: ``undecided_reason`` says why, with the
+   figures, and ``min_duration_s_to_decide`` how long a run would need (the projected end of
+   the warm-up, its rate decaying geometrically as measured, three times over since the
+   warm-up cut takes at most a third; or the T^(-3/2) law for the power). Judged against
+   0.1 GB/h that is a warning, never a fail nor a pass. In simulation (tests/memory/
+   test_growth.py) warm-ups with time constants of 1-2x the run never fail and their interval
+   covers the long-run rate (0); a steady 0.5 GB/h leak over 3.5 minutes fails.
+7. **Lower envelope.** Growth is fitted to the running minimum over ``ENVELOPE_S`` (at most a
+   tenth of the series): transient allocations (a burst of requests, garbage not yet
+   collected) only ever raise the readings, and more of them at a heavier load would read as
+   growth (measured: a healthy step-300 run read 0.30 GB/h raw, 0.10 GB/h on the envelope); a
+   leak raises the floor.
 
 Series longer than ``MAX_POINTS`` are averaged into bins first, which keeps Theil-Sen's O(n^2)
 pairs and the bootstrap bounded for soak runs of many hours.
@@ -51,6 +81,16 @@ WARMUP_MAX_FRACTION = 1.0 / 3.0  # warm-up never takes more than a third of the 
 WARMUP_CHANGE_STATISTIC = 13.8
 PLATEAU_SLOWDOWN_RATIO = 0.5  # last-part slope below this fraction of the first part: a plateau
 POWER_Z = 0.8416  # z of 80% power, for the minimum run length
+# Growth slowing (a warm-up not over): last third below this fraction of the earlier rate, the
+# drop significant one-sided at SLOWING_CONFIDENCE. A steady leak in noise trips it about 1% of
+# the time (a warning then, not a fail).
+SLOWING_RATIO = 0.95
+SLOWING_CONFIDENCE = 0.99
+# A run decides only if it would see growth halve between its first and last thirds (80% power
+# at SLOWING_CONFIDENCE): what a warm-up whose time constant is about the steady part does.
+DECIDE_SLOWDOWN = 0.3
+ENVELOPE_S = 10.0  # lower envelope: the minimum over this many seconds of samples
+SETTLED_FRACTION = 0.5  # a warm-up is over when its rate is below this fraction of the target
 
 
 @dataclass(frozen=True)
@@ -74,11 +114,23 @@ class GrowthEstimate:
     block_length_samples: int  # bootstrap block, in (binned) samples
     detect_bytes_per_hour: float  # the growth the minimum run length is computed for
     min_duration_s_to_detect: float  # run length to tell detect_bytes_per_hour from zero
+    # decidable or not (docstring, point 6); defaults: a decided estimate
+    growth_slowing: bool = False  # the last third grows markedly slower: a warm-up not over
+    too_short: bool = False  # too few samples or too much noise to see a warm-up slow down
+    measured_ci_low_bytes_per_hour: float | None = None  # interval before the low end went to 0
+    measured_ci_high_bytes_per_hour: float | None = None
+    undecided_reason: str | None = None  # why this run cannot tell warm-up from a leak, or None
+    min_duration_s_to_decide: float | None = None  # run length that could, when undecided
 
     @property
     def ci_contains_zero(self) -> bool:
         """Whether the interval admits no growth at all."""
         return self.ci_low_bytes_per_hour <= 0.0 <= self.ci_high_bytes_per_hour
+
+    @property
+    def decided(self) -> bool:
+        """Whether the run can tell warm-up from steady growth (or need not: growth is small)."""
+        return self.undecided_reason is None
 
 
 def _as_series(t_s, values) -> tuple[np.ndarray, np.ndarray]:
@@ -278,36 +330,104 @@ def growth_slowed(first: float, first_low: float, first_high: float, last: float
     return first - last > float(stats.norm.ppf(confidence)) * se_diff
 
 
+def lower_envelope(t_s, values, window_s: float = ENVELOPE_S) -> tuple[np.ndarray, np.ndarray]:
+    """The running minimum of ``values`` over ``window_s`` (at most a tenth of the series), each
+    stamped at its window's mean time: the memory the process keeps. Transient allocations
+    (a burst of requests, a GC generation not yet collected) only ever raise the readings, and
+    more of them at a heavier load would read as growth; a leak raises the floor."""
+    t, y = _as_series(t_s, values)
+    if t.size < 2:
+        return t, y
+    interval_s = float(np.median(np.diff(t)))
+    k = int(min(max(1, round(window_s / interval_s)), max(1, t.size // 10)))
+    if k <= 1:
+        return t, y
+    windows = np.lib.stride_tricks.sliding_window_view
+    return windows(t, k).mean(axis=1), windows(y, k).min(axis=1)
+
+
+def _se(low: float, high: float, confidence: float) -> float:
+    """Standard error read off a two-sided interval."""
+    return (high - low) / (2.0 * float(stats.norm.ppf(0.5 + confidence / 2.0)))
+
+
+def slowed_down(earlier: float, earlier_low: float, earlier_se: float, later: float, later_se: float,
+                ratio: float = SLOWING_RATIO, confidence: float = SLOWING_CONFIDENCE) -> bool:
+    """Whether growth slowed: the earlier rate clearly above zero, the later one below ``ratio``
+    of it, and the drop significant one-sided at ``confidence`` (bytes per hour)."""
+    if not (earlier_low > 0.0 and later < ratio * earlier):
+        return False
+    return earlier - later > float(stats.norm.ppf(confidence)) * math.hypot(earlier_se, later_se)
+
+
+def settle_duration_s(earlier: float, earlier_t_s: float, later: float, later_t_s: float,
+                      settled_bytes_per_hour: float) -> float:
+    """Seconds from the series start until a rate decaying geometrically from ``earlier`` (at
+    ``earlier_t_s``) to ``later`` (at ``later_t_s``) falls below ``settled_bytes_per_hour``;
+    ``later_t_s`` if it already has."""
+    if later <= settled_bytes_per_hour or earlier <= later or later_t_s <= earlier_t_s:
+        return later_t_s
+    time_constant_s = (later_t_s - earlier_t_s) / math.log(earlier / later)
+    return later_t_s + time_constant_s * math.log(later / settled_bytes_per_hour)
+
+
+def _mb_per_h(bytes_per_hour: float) -> str:
+    return f"{bytes_per_hour / 1e6:.0f} MB/h"
+
+
+def format_duration(seconds: float) -> str:
+    """Seconds as people read a run length: "45 s", "12 min", "3.5 h"."""
+    if seconds < 120.0:
+        return f"{math.ceil(seconds):.0f} s"
+    if seconds < 600.0:
+        return f"{math.ceil(seconds / 6.0) / 10.0:g} min"
+    if seconds < 2 * SECONDS_PER_HOUR:
+        return f"{math.ceil(seconds / 60.0):.0f} min"
+    return f"{seconds / SECONDS_PER_HOUR:.1f} h"
+
+
 def estimate_growth(t_s, values, *, detect_bytes_per_hour: float = DEFAULT_DETECT_BYTES_PER_HOUR,
                     confidence: float = 0.95, n_boot: int = 400, seed: int = 0) -> GrowthEstimate:
     """Growth per hour of a memory series (``t_s``: seconds, increasing; ``values``: bytes).
 
     Cuts the detected warm-up, estimates Theil-Sen growth with a moving-block-bootstrap interval
-    over the steady part, flags a plateau, and computes the run length needed to tell
-    ``detect_bytes_per_hour`` from zero. Raises ValueError when the series is too short
-    (fewer than ``MIN_POINTS`` samples after the warm-up) or malformed.
+    over the steady part, flags a plateau or a slowing growth, computes the run length needed to
+    tell ``detect_bytes_per_hour`` from zero, and says whether the run can tell a warm-up from
+    steady growth at all (``undecided_reason``; module docstring, point 6). Raises ValueError when
+    the series is too short (fewer than ``MIN_POINTS`` samples after the warm-up) or malformed.
     """
     if not 0.0 < confidence < 1.0:
         raise ValueError(f"confidence must be in (0, 1) (got {confidence})")
-    t, y = _as_series(t_s, values)
-    if t.size < MIN_POINTS:
-        raise ValueError(f"need at least {MIN_POINTS} samples to estimate growth (got {t.size})")
+    t_raw, y_raw = _as_series(t_s, values)
+    if t_raw.size < MIN_POINTS:
+        raise ValueError(f"need at least {MIN_POINTS} samples to estimate growth (got {t_raw.size})")
+    t, y = lower_envelope(t_raw, y_raw)
     warm = warmup_end_index(t, y)
     ts, ys = t[warm:], y[warm:]
     steady, low, high, block = bootstrap_slope_ci(ts, ys, confidence=confidence, n_boot=n_boot, seed=seed)
+    steady_se = _se(low, high, confidence)
 
     thirds = np.array_split(np.arange(ts.size), 3)
     first = theil_sen_bytes_per_hour(ts[thirds[0]], ys[thirds[0]]) if thirds[0].size >= 2 else steady
     last = theil_sen_bytes_per_hour(ts[thirds[2]], ys[thirds[2]]) if thirds[2].size >= 2 else steady
-    plateau = False
-    growth, window = steady, (ts, ys)
-    if thirds[0].size >= MIN_POINTS and thirds[2].size >= MIN_POINTS:
+    thirds_measurable = thirds[0].size >= MIN_POINTS and thirds[2].size >= MIN_POINTS
+    plateau = slowing = False
+    sustained = False  # growth at the target rate or more from the first third to the last
+    if thirds_measurable:
         _, first_low, first_high, _ = bootstrap_slope_ci(ts[thirds[0]], ys[thirds[0]], confidence=confidence,
                                                          n_boot=n_boot, seed=seed + 1)
         _, last_low, last_high, _ = bootstrap_slope_ci(ts[thirds[2]], ys[thirds[2]], confidence=confidence,
                                                        n_boot=n_boot, seed=seed + 2)
         plateau = growth_slowed(first, first_low, first_high, last, last_low, last_high, confidence)
-    if plateau:
+        first_se, last_se = _se(first_low, first_high, confidence), _se(last_low, last_high, confidence)
+        # against the first third (a warm-up) or the whole steady part (a staircase of load steps)
+        slowing = plateau or slowed_down(first, first_low, first_se, last, last_se) or slowed_down(
+            steady, low, steady_se, last, last_se)
+        sustained = min(first_low, last_low) >= detect_bytes_per_hour
+    else:  # a third's rate from a few samples: its standard error by the T^(-3/2) law
+        first_se = last_se = steady_se * 3.0 ** 1.5
+    growth, window = steady, (ts, ys)
+    if slowing:
         # Judge the rate after the knee: from the knee (searched over the first two thirds) or the
         # last third, whichever is earlier, so the window is as long as the data allow.
         knee = find_knee_index(ts, ys, max_fraction=2.0 / 3.0)
@@ -321,17 +441,66 @@ def estimate_growth(t_s, values, *, detect_bytes_per_hour: float = DEFAULT_DETEC
     intercept = float(np.median(ys - slope_per_s * ts))
     residuals = ys - (intercept + slope_per_s * ts)
     noise = 1.4826 * float(np.median(np.abs(residuals - np.median(residuals))))
-    interval_s = float(np.median(np.diff(t))) if t.size > 1 else 1.0
+    interval_s = float(np.median(np.diff(t_raw)))
     window_s = float(window[0][-1] - window[0][0])
     warmup_s = float(ts[0] - t[0])
+    steady_s = float(ts[-1] - ts[0])
     needed_s = min_duration_s(window_s, low, high, detect_bytes_per_hour, confidence,
                               floor_s=MIN_POINTS * interval_s)
+
+    # Decidable? (module docstring, point 6)
+    rate_scale = max(abs(steady), detect_bytes_per_hour)
+    se_diff = math.hypot(first_se, last_se)
+    power_z = float(stats.norm.ppf(SLOWING_CONFIDENCE)) + POWER_Z
+    drop = DECIDE_SLOWDOWN * rate_scale
+    too_short = not thirds_measurable or power_z * se_diff > drop
+    measured_low, measured_high = low, high
+    if slowing or too_short or not sustained:
+        # the warm-up may yet end (or the shrinking stop): the long-run rate may be no growth
+        low, high = min(low, 0.0), max(high, 0.0)
+    undecided_reason, needed_to_decide = None, None
+    if (slowing or too_short or not sustained) and high >= detect_bytes_per_hour:
+        earlier, earlier_name = max((first, "first third"), (steady, "whole steady part"))
+        looks_slowing = slowing or (earlier > 0.0 and last < SLOWING_RATIO * earlier)
+        floor = warmup_s + 3 * MIN_POINTS * interval_s
+        candidates = [floor]
+        if looks_slowing:
+            centre = lambda part: float(ts[part].mean() - t[0]) if part.size else warmup_s  # noqa: E731
+            earlier_t = centre(thirds[0]) if earlier_name == "first third" else warmup_s + steady_s / 2.0
+            settle = settle_duration_s(earlier, earlier_t, last, centre(thirds[2]),
+                                       SETTLED_FRACTION * detect_bytes_per_hour)
+            candidates += [3.0 * settle, settle + needed_s]
+        if too_short and se_diff > 0.0 and steady_s > 0.0:
+            candidates.append(warmup_s + steady_s * (power_z * se_diff / drop) ** (2.0 / 3.0))
+        if not (slowing or too_short):  # not sustained: twice the run, to see whether it goes on
+            candidates.append(2.0 * float(t_raw[-1] - t_raw[0]))
+        needed_to_decide = max(candidates)
+        total_s = float(t_raw[-1] - t_raw[0])
+        decide = f"run ≥ {format_duration(needed_to_decide)} to decide"
+        if slowing:
+            undecided_reason = (f"growth slowing: {earlier / 1e6:.0f} → {_mb_per_h(last)} ({earlier_name} → "
+                                f"last third of {format_duration(total_s)}), a warm-up not over yet; {decide}")
+        elif looks_slowing:
+            undecided_reason = (f"growth slowing: {earlier / 1e6:.0f} → {_mb_per_h(last)} ({earlier_name} → "
+                                f"last third), but {format_duration(total_s)} (n={t_raw.size}) is too short to tell "
+                                f"warm-up from steady growth; {decide}")
+        elif not too_short:
+            undecided_reason = (f"growth not sustained: first third {_mb_per_h(first)}, last third "
+                                f"{_mb_per_h(last)} of {format_duration(total_s)}, not both clearly above "
+                                f"{_mb_per_h(detect_bytes_per_hour)} as a leak's would be (a warm-up, or memory "
+                                f"following the load); {decide}")
+        else:
+            undecided_reason = (f"{format_duration(total_s)} (n={t_raw.size}) is too short to tell warm-up from "
+                                f"steady growth (first third {_mb_per_h(first)}, last third {_mb_per_h(last)}); "
+                                f"{decide}")
     return GrowthEstimate(
         growth_bytes_per_hour=growth, ci_low_bytes_per_hour=low, ci_high_bytes_per_hour=high,
         confidence=confidence, steady_growth_bytes_per_hour=steady,
         first_part_bytes_per_hour=first, last_part_bytes_per_hour=last, plateau=bool(plateau),
-        warmup_s=warmup_s, duration_s=float(ts[-1] - ts[0]), estimate_window_s=window_s,
-        total_duration_s=float(t[-1] - t[0]), n_samples=int(t.size), noise_bytes=noise,
+        warmup_s=warmup_s, duration_s=steady_s, estimate_window_s=window_s,
+        total_duration_s=float(t_raw[-1] - t_raw[0]), n_samples=int(t_raw.size), noise_bytes=noise,
         block_length_samples=block, detect_bytes_per_hour=detect_bytes_per_hour,
-        min_duration_s_to_detect=warmup_s + needed_s,
+        min_duration_s_to_detect=warmup_s + needed_s, growth_slowing=bool(slowing), too_short=bool(too_short),
+        measured_ci_low_bytes_per_hour=measured_low, measured_ci_high_bytes_per_hour=measured_high,
+        undecided_reason=undecided_reason, min_duration_s_to_decide=needed_to_decide,
     )

@@ -3,12 +3,14 @@
 For each stage the target selects, a :class:`Measurement` (value, 95% interval, n), or a
 :class:`Missing` saying what data is absent. A scope or stage name that matches nothing in the
 run raises :class:`Unmatched`: that is a mistake in the targets file (or a run that did not
-do what the file expects), and must never read as a pass.
+do what the file expects), and must never read as a pass. A figure that rests on nothing (a run
+with no requests, n = 0: no checkout, no reconciled order, no memory sample, no scrape) is
+:class:`Missing` too, so the target is ``unknown`` and says what was not measured.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from harness.core import rates
 from harness.core.targets import STAGED_SCOPES, Target
@@ -34,6 +36,9 @@ class Measurement:
     label: str
     needs_interval: bool = True
     why_no_interval: str = "at least 5 time blocks with data"
+    # why the run cannot decide (memory growth: warm-up not told from a leak); judged warn, never
+    # pass or fail, with this reason in the explanation
+    undecided: str | None = None
 
 
 def _pct(load: float) -> str:
@@ -82,18 +87,33 @@ def measure_stages(target: Target, results: dict) -> list[Measurement | Missing]
     """
     kind = target.scope_kind
     if kind not in STAGED_SCOPES:
-        return [_run_level(target, results)]
+        return [_measured(_run_level(target, results))]
     stages = results.get("stages") or []
+    if not stages:
+        raise Missing("the run has no stages: nothing was measured")
+    if not any((s.get("requests") or {}).get("count") or (s.get("api") or {}).get("count") for s in stages):
+        # nothing measured at all: no scope can be told apart from a misspelled one
+        raise Missing(f"the run measured no requests outside the ramps "
+                      f"(stages: {', '.join(str(s.get('name')) for s in stages)})")
     _check_scope_matches(target, stages)
     if target.expr.is_difference:
-        return [_difference(target, results, stages)]
+        return [_measured(_difference(target, results, stages))]
     out: list[Measurement | Missing] = []
     for stage in select_stages(target, stages):
         try:
-            out.append(_staged(target, stage))
+            out.append(_measured(_staged(target, stage)))
         except Missing as missing:
             out.append(missing)
     return out
+
+
+def _measured(m: Measurement) -> Measurement:
+    """``m``, unless it rests on nothing (n = 0): then Missing, never a figure to judge (an
+    empty count of lost payments over no order is not a pass)."""
+    if m.n is not None and m.n <= 0:
+        where = f" at {m.stage}" if m.stage else ""
+        raise Missing(f"nothing measured for {m.label}{where} (n = 0)")
+    return m
 
 
 def _staged(target: Target, stage: dict) -> Measurement:
@@ -160,7 +180,9 @@ def _difference(target: Target, results: dict, stages: list[dict]) -> Measuremen
                 wanted_scope == "api" or entry.get("name") == target.scope_name):
             if entry.get("delta_p95_ms") is None:
                 raise Missing(f"no P95 for {target.scope} in stage {names[0]} or {names[1]}")
-            n = (entry.get("n_from") or 0) + (entry.get("n_to") or 0)
+            if entry.get("n_from") == 0 or entry.get("n_to") == 0:
+                raise Missing(f"no {target.scope} requests in stage {names[0] if not entry.get('n_from') else names[1]}")
+            n = (entry["n_from"] + entry["n_to"]) if entry.get("n_from") is not None and entry.get("n_to") is not None else None
             ci = None if entry.get("ci_low_ms") is None else (entry["ci_low_ms"], entry["ci_high_ms"])
             label = f"ΔP95 {target.scope_name or target.scope} {names[1]} vs {names[0]}"
             return _from_pair(entry["delta_p95_ms"], ci, n, None, label)
@@ -178,8 +200,9 @@ def _run_level(target: Target, results: dict) -> Measurement:
                 "samples, or the run was too short to fit a growth rate)")
             raise Missing(why)
         ci = None if memory.get("ci_low") is None else (memory["ci_low"], memory["ci_high"])
-        return _from_pair(memory["growth_bytes_per_hour"], ci, memory.get("n_samples"), None,
-                          f"memory growth ({memory.get('metric', 'rss')})")
+        measured = _from_pair(memory["growth_bytes_per_hour"], ci, memory.get("n_samples"), None,
+                              f"memory growth ({memory.get('metric', 'rss')})")
+        return replace(measured, undecided=memory.get("undecided_reason"))
     if kind == "reconciliation":
         rec = results.get("reconciliation")
         if not rec:
@@ -190,12 +213,13 @@ def _run_level(target: Target, results: dict) -> Measurement:
         if rec.get("lost") is None or rec.get("duplicated") is None:
             raise Missing("reconciliation has no lost/duplicated counts")
         checked = int(rec.get("orders_checked") or 0)
+        if checked == 0:
+            raise Missing("reconciliation checked no orders: no order or payment was found in the client "
+                          "journal or the platform's ledgers, so none could be lost, duplicated or consistent")
         if metric == "lost_or_duplicated_payments":
             value = int(rec["lost"]) + int(rec["duplicated"])
             return Measurement(value, value, value, checked, None, "lost or duplicated payments", False)
         problems = int(rec["lost"]) + int(rec["duplicated"]) + int(rec.get("mismatched") or 0)
-        if checked == 0:
-            raise Missing("reconciliation checked no orders")
         figure = rates.rate(max(0, checked - problems), checked)
         return Measurement(figure.rate, figure.ci_low, figure.ci_high, checked, None, "order consistency")
     # older targets files name them order_cache_hit_rate and lag_p95

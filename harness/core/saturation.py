@@ -1,6 +1,6 @@
 """What saturated at the edge of a capacity search, and where a breach is (pure).
 
-Given the figures of one probe (:class:`harness.core.capacity.ProbeObservation`) and of the
+Given the figures of one probe (:class:`harness.core.probe.ProbeObservation`) and of the
 lowest probe as a baseline, :func:`attribute_saturation` names the resource that ran out, in
 this order: the load generator (the result is then a lower bound), the shop's CPU, the
 gateway's CPU, the database (its share of the shop's request time grew past half, or a quarter of it
@@ -13,10 +13,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from harness.core.capacity import Breach, ProbeObservation
+from harness.core.probe import Breach, ProbeObservation
 
 CPU_SATURATED_FRACTION = 0.85  # of the cores a process group can use
 GATEWAY_SHARE_SATURATED = 0.5  # of all request time

@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import json
 import math
-import os
 from pathlib import Path
 
 import jinja2
@@ -18,6 +17,8 @@ import jinja2
 from harness import __version__
 from harness.core import capacity as core
 from harness.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_INVALID, EXIT_OK, InputError
+from harness.report.fmt import md_table
+from harness.rundir import write_bytes_atomic
 
 _ENV = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
 
@@ -87,17 +88,15 @@ def capacity_markdown(body: dict) -> str:
     """capacity.md: the result, the chart (as a link) and the probe table."""
     lines = [f"# Capacity search: {_capacity_text(body)}", ""]
     lines += [f"- {sentence}" for sentence in body.get("sentences") or []] + [""]
-    lines += ["| | |", "|---|---|"] + [f"| {label} | {_md(value)} |" for label, value in key_facts(body)] + [""]
+    lines += md_table(["", ""], [[label, value] for label, value in key_facts(body)]) + [""]
     lines += ["![knee chart](knee.png)", "", "## Probes", ""]
-    lines += ["| # | offered/s | phase | achieved/s | P50 | P95 | P99 | dropped | shop CPU | generator CPU | host CPU "
-              "| DB share | gateway share | decision | run |",
-              "|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|"]
-    for row in probe_rows(body):
-        link = f"[{row['run_dir']}]({row['report'] or row['run_dir']})"
-        decision = row["decision"] + (f" ({row['why']})" if row["why"] else "")
-        lines.append(f"| {row['index']} | {row['offered']} | {row['phase']} | {row['achieved']} | {row['p50']} | "
-                     f"{row['p95']} | {row['p99']} | {row['dropped']} | {row['shop_cpu']} | {row['generator_cpu']} | "
-                     f"{row['host_cpu']} | {row['db_share']} | {row['gateway_share']} | {_md(decision)} | {link} |")
+    lines += md_table(["#", "offered/s", "phase", "achieved/s", "API P50", "API P95", "API P99", "dropped", "shop CPU",
+                       "generator CPU", "host CPU", "DB share", "gateway share", "decision", "run"],
+                      [[row["index"], row["offered"], row["phase"], row["achieved"], row["p50"], row["p95"], row["p99"],
+                        row["dropped"], row["shop_cpu"], row["generator_cpu"], row["host_cpu"], row["db_share"],
+                        row["gateway_share"], row["decision"] + (f" ({row['why']})" if row["why"] else ""),
+                        f"[{row['run_dir']}]({row['report'] or row['run_dir']})"] for row in probe_rows(body)],
+                      "rrlrrrrrrrrrrll")
     lines += ["", f"Targets each probe was judged by: {', '.join(body.get('targets') or [])} "
                   f"(capacity-targets.toml). P95 with its 95% interval; CPU in % of one "
                   f"core, host CPU in % of all {body.get('cores', '?')} cores (steady part); DB share = the shop's database time / its request time.",
@@ -232,9 +231,7 @@ def rerender(path: Path) -> tuple[dict, list[Path], int]:
         ("capacity.md", capacity_markdown(body).encode("utf-8")), ("capacity.html", capacity_html(body, png).encode("utf-8"))]
     for name, data in files:  # each to a temporary name, then renamed into place
         target = Path(path) / name
-        tmp = target.with_name(f".{name}.tmp")
-        tmp.write_bytes(data)
-        os.replace(tmp, target)
+        write_bytes_atomic(target, data)
         written.append(target)
     lo, hi = summary["capacity_interval_journeys_per_s"]
     code = EXIT_INVALID if not probes or (lo is None and hi is None) else (
@@ -289,10 +286,6 @@ def _pct(value) -> str:
 
 def _share(value) -> str:
     return "n/a" if value is None else f"{value:.0%}"
-
-
-def _md(text: str) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
 
 
 _TEMPLATE = r"""<!DOCTYPE html>

@@ -105,3 +105,19 @@ def per_s(value: float | None) -> str:
     if _missing(value):
         return DASH
     return f"{value:.2f}/s"
+
+
+def md_cell(text: object) -> str:
+    """A Markdown table cell: pipes escaped, newlines flattened."""
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def md_table(headers: list[str], rows: list[list[object]], align: str | None = None) -> list[str]:
+    """THE Markdown table: the header row, the alignment row and one line per row, every cell
+    through :func:`md_cell`. ``align``: one letter per column, ``l`` (default) or ``r``. Only
+    pipes and newlines are escaped, so Markdown inside a cell (a link, **bold**) stays."""
+    align = (align or "").ljust(len(headers), "l")
+    lines = ["| " + " | ".join(md_cell(h) for h in headers) + " |",
+             "|" + "".join("---:|" if a == "r" else "---|" for a in align[: len(headers)])]
+    lines += ["| " + " | ".join(md_cell(c) for c in row) + " |" for row in rows]
+    return lines

@@ -100,8 +100,8 @@ Error: the target's scope matches nothing in the run. Worst first.</p>
 <h2 id="stages">Stages</h2>
 <p class="note">Figures exclude each stage's ramp. Availability: {{ availability_definition }}.</p>
 <table>
-<thead><tr><th>stage</th><th>journeys/s intended</th><th>achieved</th><th>dropped arrivals</th><th>requests</th>
-<th>failures</th><th>availability <span class="ci">95% interval</span></th><th>API P50</th>
+<thead><tr><th>stage</th><th>journeys/s intended</th><th>achieved</th><th>dropped arrivals</th><th>requests (all)</th>
+<th>failures (all)</th><th>availability, all requests <span class="ci">95% interval</span></th><th>API P50</th>
 <th>API P95 <span class="ci">95% interval</span></th><th>API P99</th><th>API mean</th></tr></thead>
 <tbody>{% for s in stages %}<tr><td class="nowrap"><b>{{ s.name }}</b><span class="ci">×{{ s.load_factor }}, {{ s.duration }}</span></td>
 <td class="num">{{ s.intended }}</td><td class="num">{{ s.achieved }}</td>

@@ -1,22 +1,141 @@
-"""junit.xml: one testcase per target, so CI shows each documented target as a test.
+"""JUnit XML: THE mapping of a status to a JUnit element, used by every JUnit file the harness
+writes (``junit.xml`` of a run, ``harness compare --junit``, ``harness gate --junit``).
 
-pass → a passing testcase; fail → <failure> with the explanation; error or unmatched scope →
-<error>; warn → passes, with a ``status=warn`` property and the explanation in <system-out>;
-unknown → <skipped>. A run that is invalid or interrupted adds a ``run.validity`` testcase with
-an <error>, so CI cannot read a partial run as green.
+One testcase per judged thing (a target, a compared metric, a benchmark). Its status maps to:
+
+============================================  =====================================================
+status                                        JUnit
+============================================  =====================================================
+``pass``, ``equivalent``, ``improvement``     a passing testcase
+``warn``                                      passes, with a ``status=warn`` property and the
+                                              explanation in ``<system-out>``; ``<failure>`` when
+                                              strict (``--strict``: warnings fail)
+``fail``, ``regression``                      ``<failure>`` with the explanation
+``unknown``, ``inconclusive``                 ``<skipped>`` with the explanation (nothing measured,
+                                              or too little data to say); an inconclusive
+                                              comparison that cannot exclude a regression is
+                                              ``<failure>`` when strict (the caller says so)
+``error``, ``unmatched``, ``invalid``,        ``<error>``: the run or the targets file is wrong,
+``interrupted``                               never a pass nor a skip
+anything else                                 ``<error type="unexpected-status">``
+============================================  =====================================================
+
+The element's ``type`` is the status. A run that is invalid or interrupted adds a
+``run.validity`` testcase with an ``<error>``, so CI cannot read a partial run as green.
+docs/ci.md shows the same table.
 """
 
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TextIO
+
+PASSED = frozenset({"pass", "equivalent", "improvement"})
+WARNED = frozenset({"warn"})
+FAILED = frozenset({"fail", "regression"})
+SKIPPED = frozenset({"unknown", "inconclusive"})
+ERRORED = frozenset({"error", "unmatched", "invalid", "interrupted"})
+
+
+def junit_element(status: str, *, strict: bool = False) -> str | None:
+    """The child element a testcase of this status gets: None (it passes), ``failure``,
+    ``skipped`` or ``error`` (see the module docstring). ``strict`` fails warnings, and
+    inconclusive results whose caller asks for it."""
+    status = str(status)
+    if status in PASSED:
+        return None
+    if status in WARNED:
+        return "failure" if strict else None
+    if status in FAILED:
+        return "failure"
+    if status in SKIPPED:
+        return "failure" if strict and status == "inconclusive" else "skipped"
+    return "error"
+
+
+def testcase(name: str, classname: str, status: str, text: str, *, strict: bool = False,
+             output: bool = False) -> ET.Element:
+    """One <testcase> for a judged thing of ``status``, explained by ``text``; ``output`` adds
+    ``text`` as <system-out> to every case (a warn always has it)."""
+    status = str(status)
+    case = ET.Element("testcase", name=str(name), classname=str(classname), time="0")
+    element = junit_element(status, strict=strict)
+    known = status in PASSED | WARNED | FAILED | SKIPPED | ERRORED
+    if element == "skipped":
+        ET.SubElement(case, "skipped", message=text, type=status)
+    elif element is not None:
+        kind = status if known else "unexpected-status"
+        message = text if known else f"unexpected status {status!r}: {text}"
+        ET.SubElement(case, element, message=message, type=kind).text = text
+    if status in WARNED:
+        props = ET.SubElement(case, "properties")
+        ET.SubElement(props, "property", name="status", value=status)
+        ET.SubElement(case, "system-out").text = f"WARN {name}: {text}"
+    elif output:
+        ET.SubElement(case, "system-out").text = text
+    return case
 
 
 def _classname(scope: object) -> str:
     """JUnit classname from a target's scope: "stage:300%" → "targets.stage.300%"."""
     text = str(scope or "run").strip() or "run"
     return "targets." + text.replace(":", ".").replace(" ", "_")
+
+
+def target_cases(targets: Iterable[dict], *, strict: bool = False) -> list[ET.Element]:
+    """One testcase per entry of results.json ``targets`` (their status was judged already,
+    with or without strict; ``strict`` here fails what is still ``warn``)."""
+    cases = []
+    for target in targets:
+        if not isinstance(target, dict):
+            continue
+        status = str(target.get("status", "unknown"))
+        explanation = str(target.get("explanation") or status)
+        cases.append(testcase(str(target.get("id", "?")), _classname(target.get("scope")), status, explanation,
+                              strict=strict))
+    return cases
+
+
+def validity_case(verdict: str, reasons: Iterable[str]) -> ET.Element | None:
+    """The ``run.validity`` testcase (an <error>) for an invalid or interrupted run, else None."""
+    if verdict not in ("invalid", "interrupted"):
+        return None
+    reason = "; ".join(str(r) for r in reasons) or f"run {verdict}"
+    return testcase("run.validity", "run", verdict, f"run {verdict}: {reason}")
+
+
+def run_cases(results: Mapping, *, strict: bool = False) -> list[ET.Element]:
+    """The testcases of a judged run (results.json): ``run.validity`` when it is invalid or
+    interrupted, then one per target."""
+    validity = validity_case(str(results.get("verdict", "")), results.get("invalid_reasons") or [])
+    return ([validity] if validity is not None else []) + target_cases(results.get("targets") or [], strict=strict)
+
+
+def testsuite(name: str, cases: Iterable[ET.Element], *, timestamp: str = "") -> ET.Element:
+    """A <testsuite> holding ``cases``, with its tests/failures/errors/skipped counts."""
+    cases = list(cases)
+    suite = ET.Element("testsuite", name=name)
+    suite.extend(cases)
+    suite.set("tests", str(len(cases)))
+    for key, child in (("failures", "failure"), ("errors", "error"), ("skipped", "skipped")):
+        suite.set(key, str(sum(c.find(child) is not None for c in cases)))
+    suite.set("time", "0")
+    if timestamp:
+        suite.set("timestamp", timestamp.removesuffix("Z"))
+    return suite
+
+
+def document(suites: ET.Element | Mapping[str, Iterable[ET.Element]]) -> str:
+    """The XML document: one <testsuite>, or <testsuites> with one suite per entry of a mapping."""
+    if isinstance(suites, ET.Element):
+        root = suites
+    else:
+        root = ET.Element("testsuites")
+        root.extend(testsuite(name, cases) for name, cases in suites.items())
+    ET.indent(root)
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
 
 
 @dataclass
@@ -39,48 +158,9 @@ class JunitReport:
 
     def element(self) -> ET.Element:
         """The <testsuite> element."""
-        suite = ET.Element("testsuite", name=f"harness targets {self.run_id}")
-        counts = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
-        if self.verdict in ("invalid", "interrupted"):
-            case = ET.SubElement(suite, "testcase", name="run.validity", classname="run", time="0")
-            reason = "; ".join(self.invalid_reasons) or f"run {self.verdict}"
-            ET.SubElement(case, "error", message=f"run {self.verdict}: {reason}", type=self.verdict).text = reason
-            counts["tests"] += 1
-            counts["errors"] += 1
-        for target in self.targets:
-            status = str(target.get("status", "unknown"))
-            explanation = str(target.get("explanation") or status)
-            case = ET.SubElement(suite, "testcase", name=str(target.get("id", "?")),
-                                 classname=_classname(target.get("scope")), time="0")
-            counts["tests"] += 1
-            if status == "fail":
-                ET.SubElement(case, "failure", message=explanation, type="target-failed").text = explanation
-                counts["failures"] += 1
-            elif status in ("error", "unmatched"):
-                ET.SubElement(case, "error", message=explanation, type=status).text = explanation
-                counts["errors"] += 1
-            elif status == "unknown":
-                ET.SubElement(case, "skipped", message=explanation)
-                counts["skipped"] += 1
-            elif status == "warn":
-                props = ET.SubElement(case, "properties")
-                ET.SubElement(props, "property", name="status", value="warn")
-                ET.SubElement(case, "system-out").text = f"WARN {target.get('id')}: {explanation}"
-            elif status != "pass":
-                ET.SubElement(case, "error", message=f"unexpected status {status!r}: {explanation}",
-                              type="unexpected-status").text = explanation
-                counts["errors"] += 1
-        for key, value in counts.items():
-            suite.set(key, str(value))
-        suite.set("time", "0")
-        if self.timestamp:
-            suite.set("timestamp", self.timestamp.removesuffix("Z"))
-        return suite
+        cases = run_cases({"verdict": self.verdict, "invalid_reasons": self.invalid_reasons, "targets": self.targets})
+        return testsuite(f"harness targets {self.run_id}", cases, timestamp=self.timestamp)
 
     def render(self, stream: TextIO) -> None:
         """Writes the XML document to ``stream``."""
-        tree = ET.ElementTree(self.element())
-        ET.indent(tree)
-        stream.write('<?xml version="1.0" encoding="UTF-8"?>\n')
-        tree.write(stream, encoding="unicode")
-        stream.write("\n")
+        stream.write(document(self.element()))

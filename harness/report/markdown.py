@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from harness.report import model
-from harness.report.rundata import RunData
+from harness.report.fmt import md_table
+
+if TYPE_CHECKING:  # rundata reads files with pandas; the table functions here need neither
+    from harness.report.rundata import RunData
 
 MAX_REASONS = 8
 
@@ -17,9 +20,22 @@ def short_source(source: str, limit: int = 48) -> str:
     return head if len(head) <= limit else head[: limit - 1] + "…"
 
 
-def _cell(text: object) -> str:
-    """Table-safe cell: pipes escaped, newlines flattened."""
-    return str(text).replace("|", "\\|").replace("\n", " ")
+def targets_markdown(rows: list[dict]) -> list[str]:
+    """THE Markdown table of targets (report.md, the gate's summary): one line per row of
+    :func:`harness.report.model.target_rows` (status, id, measured, 95% interval, threshold, n, source)."""
+    return md_table(["status", "target", "measured", "95% interval", "threshold", "n", "source"],
+                    [[f"**{t['status_label']}**", f"`{t['id']}`", t["measured"], t["interval"], t["threshold"], t["n"],
+                      short_source(t["source"])] for t in rows], "llrrrrl")
+
+
+def stages_markdown(rows: list[dict]) -> list[str]:
+    """report.md's stage table: every request's count and availability, the API scope's percentiles."""
+    return md_table(["stage", "journeys/s intended → achieved", "requests (all)", "availability, all requests [95% CI]",
+                     "API P50", "API P95 [95% CI]", "API P99"],
+                    [[s["name"] + (" ⚠️ generator-bound" if s["generator_bound"] else ""),
+                      f"{s['intended']} → {s['achieved']}", s["requests"]["count"],
+                      f"{s['requests']['availability']} {s['requests']['availability_ci']}", s["api"]["p50"],
+                      f"{s['api']['p95']} {s['api']['p95_ci']}", s["api"]["p99"]] for s in rows], "lrrrrrr")
 
 
 @dataclass
@@ -51,18 +67,6 @@ class MarkdownReport:
             stream.write(f"- … and {len(reasons) - MAX_REASONS} more (see report.html)\n")
         if reasons:
             stream.write("\n")
-        stream.write("| status | target | measured | 95% interval | threshold | n | source |\n")
-        stream.write("|---|---|---:|---:|---:|---:|---|\n")
-        for t in self.targets:
-            stream.write(f"| **{t['status_label']}** | `{_cell(t['id'])}` | {_cell(t['measured'])} | "
-                         f"{_cell(t['interval'])} | {_cell(t['threshold'])} | {_cell(t['n'])} | {_cell(short_source(t['source']))} |\n")
-        stream.write("\n| stage | journeys/s intended → achieved | requests | availability [95% CI] "
-                     "| API P50 | API P95 [95% CI] | API P99 |\n")
-        stream.write("|---|---:|---:|---:|---:|---:|---:|\n")
-        for s in self.stages:
-            r, a = s["requests"], s["api"]
-            bound = " ⚠️ generator-bound" if s["generator_bound"] else ""
-            stream.write(f"| {_cell(s['name'])}{bound} | {s['intended']} → {s['achieved']} | {r['count']} | "
-                         f"{r['availability']} {r['availability_ci']} | {a['p50']} | {a['p95']} {a['p95_ci']} | "
-                         f"{a['p99']} |\n")
+        stream.write("\n".join(targets_markdown(self.targets)) + "\n")
+        stream.write("\n" + "\n".join(stages_markdown(self.stages)) + "\n")
         stream.write(f"\n<sub>Generated {self.generated_at}; details, charts and journeys in report.html.</sub>\n")

@@ -2,13 +2,12 @@
 
 Everything is built in memory first (figures, then text), then each file is written to a
 temporary name beside its target and renamed over it, so a crash mid-render never leaves a
-half-written report where a reader expects a whole one.
+half-written report where a reader expects a whole one (harness.rundir.write_bytes_atomic).
 """
 
 from __future__ import annotations
 
 import io
-import os
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -19,22 +18,9 @@ from harness.report.html import HtmlReport
 from harness.report.junit import JunitReport
 from harness.report.markdown import MarkdownReport
 from harness.report.rundata import load_run
+from harness.rundir import write_bytes_atomic
 
 CHARTS_DIR = "charts"
-
-
-def write_atomically(path: Path, data: bytes) -> None:
-    """Writes ``data`` to ``path`` via a temporary file in the same directory and a rename."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "wb") as stream:
-            stream.write(data)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(tmp, path)
-    except OSError as error:
-        tmp.unlink(missing_ok=True)
-        raise RunFailedError(f"{path}: cannot write the report: {error.strerror or error}") from error
 
 
 def _text(renderer) -> bytes:
@@ -69,7 +55,7 @@ def render_run(run_dir: Path, results: dict | None = None, *, generated_at: str 
         (run_dir / "junit.xml", _text(JunitReport.from_results(run.results, run.manifest))),
     ]
     for path, data in outputs:
-        write_atomically(path, data)
+        write_bytes_atomic(path, data)
     for stale in charts_dir.glob("*.png"):  # charts of an earlier render that this one no longer draws
         if stale.name not in images:
             stale.unlink()

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from harness.rundir import schema
+
 WINDOW_S = 5.0
 FUNNEL_STEPS = ("visits", "cart", "checkout", "paid")
 
@@ -52,22 +54,17 @@ def run_end_s(requests: pd.DataFrame, samples: pd.DataFrame, events: list[dict],
 
 
 def stage_spans(manifest: dict, events: list[dict], t0_s: float, end_s: float) -> list[StageSpan]:
-    """Stages from events.jsonl's stage_start/stage_end, falling back to the manifest's plan."""
-    planned = {s.get("name"): s for s in manifest.get("stages", []) if isinstance(s, dict)}
-    starts = {e["stage"]: e["t_s"] - t0_s for e in events if e.get("kind") == "stage_start" and "stage" in e}
-    ends = {e["stage"]: e["t_s"] - t0_s for e in events if e.get("kind") == "stage_end" and "stage" in e}
+    """Stages on the time axis (offsets from ``t0_s``), from the run directory's one definition of
+    stage windows (events.jsonl's stage_start/stage_end, falling back to the manifest's plan),
+    cut at ``end_s``; stages that never began are left out."""
+    windows = schema.stage_windows({**manifest, "t0_s": t0_s}, events)
     spans = []
-    for name, plan in planned.items():
-        start = starts.get(name, plan.get("start_offset_s"))
-        if start is None or start >= end_s:
+    for window in windows:
+        start = window.start_s - t0_s
+        if start >= end_s:
             continue  # the stage never began (run ended before it)
-        duration = float(plan.get("duration_s") or 0.0)
-        stop = ends.get(name, min(start + duration, end_s) if duration else end_s)
-        ramp = float(plan.get("ramp_s") or 0.0)
-        spans.append(StageSpan(str(name), float(start), float(stop), float(min(start + ramp, stop))))
-    for name, start in starts.items():  # stages the manifest does not know (should not happen)
-        if name not in planned:
-            spans.append(StageSpan(str(name), start, ends.get(name, end_s), start))
+        stop = min(window.end_s - t0_s, end_s)
+        spans.append(StageSpan(window.name, start, stop, min(window.steady_start_s - t0_s, stop)))
     return sorted(spans, key=lambda s: s.start_s)
 
 
@@ -262,7 +259,7 @@ def outcome_table(journeys: pd.DataFrame) -> list[dict]:
 
 def memory_curve(samples: pd.DataFrame, t0_s: float, column: str) -> pd.DataFrame:
     """Per platform role, ``column`` summed over processes per second (bytes); index offset s."""
-    platform = samples[samples["role"] != "generator"] if len(samples) else samples
+    platform = samples[samples["role"] != schema.GENERATOR_ROLE] if len(samples) else samples
     if not len(platform) or column not in platform:
         return pd.DataFrame()
     second = np.floor(platform["t_s"] - t0_s)
@@ -273,7 +270,7 @@ def memory_curve(samples: pd.DataFrame, t0_s: float, column: str) -> pd.DataFram
 
 def generator_cpu(samples: pd.DataFrame, t0_s: float) -> pd.Series:
     """The load generator's CPU percent over time (summed over its processes, per second)."""
-    gen = samples[samples["role"] == "generator"] if len(samples) else samples
+    gen = samples[samples["role"] == schema.GENERATOR_ROLE] if len(samples) else samples
     if not len(gen):
         return pd.Series(dtype=float)
     return gen.groupby(np.floor(gen["t_s"] - t0_s))["cpu_percent"].sum()

@@ -12,6 +12,7 @@ from harness.rundir.layout import (  # noqa: F401
     SCHEMA_VERSION,
     SPACE_RESERVE_BYTES,
     SPACE_RESERVE_NAME,
+    TORN_LINE_EVENT,
     VERSIONED_DISTRIBUTIONS,
     EventLog,
     EventTail,
@@ -25,5 +26,7 @@ from harness.rundir.layout import (  # noqa: F401
     make_run_id,
     read_jsonl,
     read_manifest,
+    write_bytes_atomic,
     write_json_atomic,
+    write_text_atomic,
 )

@@ -26,6 +26,7 @@ from typing import Any
 from harness.errors import InputError, RunFailedError
 
 SCHEMA_VERSION = 1
+TORN_LINE_EVENT = "torn_line"  # written after a torn line of events.jsonl (EventLog), skipped by readers
 END_REASONS = ("completed", "interrupted", "platform-died", "error", "running")
 # Distributions whose versions go into the manifest (absent ones are simply left out).
 VERSIONED_DISTRIBUTIONS = (
@@ -50,15 +51,16 @@ def iso_utc(t_s: float) -> str:
     return datetime.fromtimestamp(t_s, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def write_json_atomic(path: Path, data: Any) -> None:
-    """Write JSON to ``path`` through a temporary file and a rename, so readers never see half a
-    file: on any failure the temporary file is removed and ``path`` keeps its previous content.
-    Raises RunFailedError naming ``path`` when it cannot be written (a full disk)."""
+def write_bytes_atomic(path: Path, data: bytes) -> None:
+    """THE atomic writer: write ``data`` to ``path`` through a temporary file beside it
+    (``.NAME.PID.tmp``, fsynced) and a rename, so readers never see half a file: on any failure
+    the temporary file is removed and ``path`` keeps its previous content. Raises RunFailedError
+    naming ``path`` when it cannot be written (a full disk, a removed folder)."""
+    path = Path(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        with open(tmp, "w", encoding="utf-8") as handle:
-            json.dump(data, handle, indent=2, sort_keys=False)
-            handle.write("\n")
+        with open(tmp, "wb") as handle:
+            handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
@@ -67,6 +69,16 @@ def write_json_atomic(path: Path, data: Any) -> None:
         if isinstance(error, OSError):
             raise RunFailedError(f"cannot write {path}: {error.strerror or error}") from error
         raise
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """``text`` (UTF-8) to ``path`` atomically, as :func:`write_bytes_atomic`."""
+    write_bytes_atomic(path, text.encode("utf-8"))
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """JSON (indented, one trailing newline) to ``path`` atomically, as :func:`write_bytes_atomic`."""
+    write_text_atomic(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
 
 
 def ensure_writable_dir(path: Path, what: str = "output directory") -> None:
@@ -100,7 +112,10 @@ class EventLog:
             try:
                 size = os.fstat(fd).st_size
                 if size and os.pread(fd, 1, size - 1) != b"\n":
-                    line = b"\n" + line  # a writer died mid-line: keep this event off its torn line
+                    # A writer died mid-line: end its torn line and say so, so that readers know
+                    # the fragment was cut, not corrupted (harness/rundir/read.py's policy).
+                    marker = {"t_s": event["t_s"], "kind": TORN_LINE_EVENT}
+                    line = b"\n" + json.dumps(marker, separators=(",", ":")).encode() + b"\n" + line
                 os.write(fd, line)
             finally:
                 os.close(fd)
@@ -108,13 +123,40 @@ class EventLog:
 
 
 def read_jsonl(path: Path) -> list[dict]:
-    """Every complete JSON line of ``path`` ([] if absent); a torn last line (a crash) is skipped."""
-    if not path.exists():
+    """Every JSON object line of ``path`` in file order ([] if absent).
+
+    The run directory's one policy for bad lines (harness/rundir/read.py): a torn last line (a
+    crash) is skipped; a line that is not JSON anywhere else is an InputError naming the file and
+    line, unless the writer recorded the tear (a ``torn_line`` event follows it: see EventLog).
+    """
+    if not path.is_file():
         return []
-    return list(_parse_lines(path.read_text(encoding="utf-8", errors="replace").splitlines()))
+    data = path.read_bytes()
+    lines = data.decode("utf-8", errors="replace").split("\n")
+    torn_last = not data.endswith(b"\n")
+    if not torn_last:
+        lines.pop()  # the empty string after the final newline
+    parsed: list[dict | None] = []
+    bad: list[tuple[int, str]] = []
+    for number, line in enumerate(lines, start=1):
+        try:
+            value = json.loads(line) if line.strip() else None
+        except json.JSONDecodeError as error:
+            value = None
+            bad.append((number, str(error)))
+        parsed.append(value if isinstance(value, dict) else None)
+    for number, error in bad:
+        if number == len(lines) and torn_last:
+            continue  # the writer died mid-line: everything before it still counts
+        following = next((p for p in parsed[number:] if p is not None), None)
+        if following is not None and following.get("kind") == TORN_LINE_EVENT:
+            continue  # a tear its writer recorded
+        raise InputError(f"{path}:{number}: not valid JSON: {error}")
+    return [p for p in parsed if p is not None and p.get("kind") != TORN_LINE_EVENT]
 
 
 def _parse_lines(lines: list[str]) -> Iterator[dict]:
+    """Complete lines being tailed live (EventTail): anything unparsable is skipped, not judged."""
     for line in lines:
         line = line.strip()
         if not line:
@@ -123,7 +165,7 @@ def _parse_lines(lines: list[str]) -> Iterator[dict]:
             value = json.loads(line)
         except json.JSONDecodeError:
             continue
-        if isinstance(value, dict):
+        if isinstance(value, dict) and value.get("kind") != TORN_LINE_EVENT:
             yield value
 
 

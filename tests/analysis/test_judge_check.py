@@ -9,7 +9,7 @@ from harness.judge import DEFAULT_TARGETS, exit_code_for, judge_run
 from harness.verdicts import load_targets
 from tests.analysis.synthetic import Behaviour, Stage, write_run
 
-# every row of ../shared/brief/targets.md
+# every row of the table in docs/targets.md
 DOCUMENTED_IDS = {"api-mean", "api-p95", "load-300-degradation", "load-300-availability", "availability",
                   "memory-growth", "data-sync-lag", "unionpay-timeouts", "payment-success",
                   "registration-completion", "detail-page-images", "cache-miss-root-cause", "telemetry-latency"}

@@ -18,10 +18,8 @@ from tests.campaign._helpers import (
     finish,
     read_events,
     read_json,
-    run_harness,
     start_harness,
     wait_for_event,
-    write_profile_file,
 )
 
 pytestmark = pytest.mark.slow
@@ -48,17 +46,8 @@ def _platform_pids(run_dir) -> list[int]:
     return [port["pid"], *(p["pid"] for p in port["processes"])]
 
 
-@pytest.fixture(scope="module")
-def two_worker_run(tmp_path_factory):
-    """One smoke campaign on the embedded platform with a Locust master and 2 workers, shared by
-    the tests below (each campaign costs tens of seconds on a 2-core machine)."""
-    folder = tmp_path_factory.mktemp("two-workers")
-    out = folder / "run"
-    profile = write_profile_file(folder, rate=3.0, stages=[("100%", 1.0, 4.0), ("200%", 2.0, 4.0)],
-                                 drain_s=2.0)
-    result = run_harness("campaign", "--profile", str(profile), "--workers", "2", "--out", str(out),
-                         "--cpu-profile", "none")
-    return out, result
+# two_worker_run (one smoke campaign with 2 Locust workers) is in tests/conftest.py: session-scoped,
+# shared with tests/rundir/test_results_schema.py.
 
 
 def test_smoke_campaign_writes_a_readable_run_directory(two_worker_run):

@@ -289,7 +289,7 @@ def test_a_disk_filled_mid_run_stops_the_run_with_a_clear_message(tmp_path, garb
         (disk / "filler").unlink()
         # with room again, the kept raw files judge as an invalid run (it ended in error)
         code, report = run_harness("report", str(out)).returncode, read_json(out / "results.json")
-        assert code == 2 and report["verdict"] == "invalid"
+        assert code == 0 and report["verdict"] == "invalid"  # rendered; `harness check` exits 2
         assert any("recording stopped" in reason for reason in report["invalid_reasons"])
         assert report["stages"][0]["requests"]["count"] > 0
     finally:
@@ -308,7 +308,7 @@ def test_a_torn_last_line_is_tolerated(garbage_run, tmp_path, cli):
     results = json.loads((run / "results.json").read_text())  # check leaves results.json as it was
     assert results == read_json(garbage_run[1] / "results.json")
     code, out, err = cli("report", str(run))
-    assert code == 1, err
+    assert code == 0, err  # rendered (`harness check` gave the verdict's 1 above)
     notes = read_json(run / "results.json")["notes"]
     assert any("requests.csv" in note and "incomplete" in note for note in notes)
 

@@ -21,9 +21,9 @@ def _progress(stage: str, elapsed_s: float) -> dict:
 
 def test_a_progress_line_says_what_the_stage_is_doing():
     line = format_progress(_progress("300%", 12.34), 60.0)
-    assert line == ("[300%]  12.3/60 s  journeys/s 6.00 intended 5.50 achieved  req/s 91.7  P95 611 ms  "
-                    "errors 3")
-    assert "P95 -" in format_progress({**_progress("100%", 0.0), "p95_ms": None}, None)
+    assert line == ("[300%]  12.3/60 s  journeys/s 6.00 intended 5.50 achieved  req/s 91.7  "
+                    "P95 of all requests so far 611 ms  errors 3")
+    assert "so far -" in format_progress({**_progress("100%", 0.0), "p95_ms": None}, None)
 
 
 def test_in_a_log_progress_is_printed_every_ten_seconds_and_at_the_stage_end():
@@ -47,7 +47,8 @@ def test_the_summary_shows_each_stage_and_each_target():
         "run_id": "r1", "verdict": "fail", "invalid_reasons": ["generator CPU at 97% in 300%"],
         "stages": [{"name": "100%", "intended_journeys_per_s": 2.0, "achieved_journeys_per_s": 1.98,
                     "dropped_arrivals": 4, "requests": {"count": 1234, "failures": 6, "availability": 0.99514,
-                                                        "p50_ms": 40.2, "p95_ms": 180.6, "p99_ms": 410.0},
+                                                        "p50_ms": 40.2, "p95_ms": 18.6, "p99_ms": 41.0},
+                    "api": {"count": 800, "p50_ms": 60.2, "p95_ms": 180.6, "p99_ms": 410.0},
                     "generator": {"cpu_percent_max": 55.0}}],
         "targets": [{"id": "api-p95", "status": "fail", "measured": 2300.5, "ci_low": 2100.0, "ci_high": 2500.0,
                      "threshold": 2100.0, "unit": "ms", "explanation": "api p95 at 300% above 2.10 s [doc ch.2]"}],
@@ -59,3 +60,5 @@ def test_the_summary_shows_each_stage_and_each_target():
                      "2.30 s", "api p95 at 300% above 2.10 s [doc ch.2]", "verdict: fail",
                      "invalid: generator CPU at 97% in 300%"):
         assert expected in text, expected
+    # the percentiles are the API scope's, and say so; the all-requests P95 (19 ms) is not shown as "P95"
+    assert "API P95 ms" in text and " 19 " not in text

@@ -89,7 +89,7 @@ def test_targets_without_a_per_stage_target_are_refused(tmp_path: Path, tiny_pro
 
 
 def test_the_chosen_targets_are_per_stage_and_parse(tmp_path: Path) -> None:
-    text, ids = capacity_targets_text(ROOT / "targets.toml")
+    text, ids = capacity_targets_text(ROOT / "profiles" / "targets.toml")
     path = tmp_path / "capacity-targets.toml"
     path.write_text(text, encoding="utf-8")
     targets = load_targets(path)  # the verdict machinery accepts the rewritten file
@@ -179,13 +179,13 @@ def test_the_capacity_report_says_what_capacity_json_says() -> None:
 def test_harness_report_renders_a_capacity_search_again(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     body = json.loads(json.dumps(_search_body(), default=list))
     (tmp_path / "capacity.json").write_text(json.dumps(body))
-    assert main(["report", str(tmp_path)]) == 1  # 300% of nominal (6/s) is not inside a capacity of 4/s
+    assert main(["report", str(tmp_path)]) == 0  # rendered (300% of nominal, 6/s, is not inside 4/s: said, not exited)
     out = capsys.readouterr().out
     assert "wrote" in out and "capacity: 4 journeys/s" in out
     assert (tmp_path / "knee.png").read_bytes().startswith(b"\x89PNG")
     assert (tmp_path / "capacity.md").read_text().startswith("# Capacity search: 4 journeys/s")
     png = (tmp_path / "knee.png").read_bytes()
-    assert main(["report", str(tmp_path)]) == 1 and (tmp_path / "knee.png").read_bytes() == png  # same bytes
+    assert main(["report", str(tmp_path)]) == 0 and (tmp_path / "knee.png").read_bytes() == png  # same bytes
     assert main(["report", str(tmp_path), "--strict"]) == 2
     assert "--targets and --strict re-judge a run" in capsys.readouterr().err
 
@@ -251,4 +251,4 @@ def test_a_real_search_held_back_by_the_generator_is_a_lower_bound(tiny_profile:
     assert not (out / result["probes"][1]["run_dir"] / "report.html").exists()
     assert "max_concurrent_journeys" in result["lower_bound_reason"]  # the reason names the cap
     png = (out / "knee.png").read_bytes()  # `harness report` draws the search's own chart again, byte for byte
-    assert main(["report", str(out)]) == 1 and (out / "knee.png").read_bytes() == png
+    assert main(["report", str(out)]) == 0 and (out / "knee.png").read_bytes() == png

@@ -194,23 +194,29 @@ def test_history_bad_flags(tmp_path, capsys, argv, message):
     assert message in capsys.readouterr().err
 
 
-def test_gate_profile_runs_the_campaign_with_its_own_parser(make_run, tmp_path, monkeypatch, capsys):
-    # The campaign itself is the orchestration area's (and slow): stand in for its run(), but
-    # parse the gate's flags with the campaign's real parser.
-    from harness.commands import campaign
+def test_gate_profile_runs_the_campaign_flow_with_the_campaigns_defaults(make_run, tmp_path, monkeypatch, capsys):
+    # The campaign itself is the orchestration area's (and slow): stand in for the campaign flow,
+    # which the gate calls with a CampaignRequest (every field it does not set: the campaign's default).
+    from types import SimpleNamespace
+
+    from harness.flows import campaign
     base = make_run("20261128T170000Z-smoke-aaaa", seed=1, profile="smoke")
     seen = {}
 
-    def fake_campaign(args):
-        seen.update(vars(args))
-        make_run(args.out.name, seed=2, profile="smoke", slow_ms={DETAIL: 30.0})
-        return 0
-    monkeypatch.setattr(campaign, "run", fake_campaign)
+    def fake_campaign(request):
+        seen["request"] = request
+        make_run(request.out.name, seed=2, profile="smoke", slow_ms={DETAIL: 30.0})
+        return SimpleNamespace(exit_code=0)
+    monkeypatch.setattr(campaign, "run_campaign", fake_campaign)
     monkeypatch.setattr(gate, "_judge", lambda *a: (_ for _ in ()).throw(AssertionError("not for --profile")))
     from pathlib import Path
     smoke = str(Path(__file__).parents[2] / "profiles" / "smoke.toml")
     code = main(["gate", "--profile", smoke, "--reports", str(base.parent), "--faults", "healthy", "--strict"])
-    assert seen["profile"] == smoke and seen["faults"] == "healthy" and seen["strict"]
-    assert seen["out"].parent == base.parent and "-smoke-" in seen["out"].name
+    request = seen["request"]
+    assert request.profile == smoke and request.faults == "healthy" and request.strict
+    assert request.out.parent == base.parent and "-smoke-" in request.out.name
+    defaults = campaign.CampaignRequest()
+    assert (request.locustfile, request.workers, request.memray, request.cpu_profile, request.target) == (
+        defaults.locustfile, defaults.workers, defaults.memray, defaults.cpu_profile, defaults.target)
     assert code == 1  # compared with the last passing smoke run: product detail regressed
     capsys.readouterr()

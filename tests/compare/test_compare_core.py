@@ -124,17 +124,6 @@ def test_memory_growth_regression_and_equivalence():
     assert abs(same.ci[0]) < 20e6 and abs(same.ci[1]) < 20e6
 
 
-def test_growth_from_samples_recovers_a_known_slope():
-    rng = np.random.default_rng(9)
-    t = np.arange(0, 1800, 1.0)
-    rss = 100e6 + 0.5e9 * t / 3600 + rng.normal(0, 2e6, t.size)
-    g = core.estimate_growth_from_samples(t, rss, rng=rng)
-    assert g.growth_bytes_per_hour == pytest.approx(0.5e9, rel=0.02)
-    assert g.ci_low < 0.5e9 < g.ci_high
-    with pytest.raises(ValueError, match="at least 3"):
-        core.estimate_growth_from_samples([1.0], [2.0], rng=rng)
-
-
 def test_bonferroni_widens_with_the_family():
     assert core.family_z(0.95, 1) == pytest.approx(1.95996, abs=1e-4)
     assert core.family_z(0.95, 100) == pytest.approx(3.4808, abs=1e-3)

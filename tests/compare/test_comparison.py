@@ -10,6 +10,7 @@ import pytest
 
 from harness import comparison as cmp
 from harness.core import compare as core
+from harness.memory import memory_results
 
 DETAIL = "GET /api/products/[id]"
 
@@ -49,16 +50,19 @@ def test_memory_growth_from_results_is_compared(make_run):
     assert len(memory) == 1 and memory[0].classification == core.REGRESSION
 
 
-def test_memory_growth_falls_back_to_samples_csv(make_run):
+def test_memory_growth_without_results_is_the_memory_analysis_own_figure(make_run):
     run = make_run("nomem", seed=1, growth=None)
     rows = ["t_s,pid,role,rss_bytes,uss_bytes,cpu_percent,num_threads,num_fds"]
-    for i in range(600):  # 0.36 GB/h on the shop, flat gateway, a generator that must be ignored
+    for i in range(600):  # 0.36 GB/h on the shop, a flat gateway simulator and a generator: not the platform
         t = 1_764_349_200 + i
-        rows += [f"{t}.1,1,shop,{int(80e6 + 1e5 * i)},0,1,1,1", f"{t}.2,2,gateway,60000000,0,1,1,1",
-                 f"{t}.3,3,generator,{int(1e9 + 1e7 * i)},0,1,1,1"]
+        rows += [f"{t},1,shop,{int(80e6 + 1e5 * i)},,1,1,1", f"{t},2,gateway,{int(60e6 + 1e6 * i)},,1,1,1",
+                 f"{t},3,generator,{int(1e9 + 1e7 * i)},,1,1,1"]
     (run / "samples.csv").write_text("\n".join(rows) + "\n")
     growth = cmp.read_growth(run, None)
     assert growth.growth_bytes_per_hour == pytest.approx(0.36e9, rel=0.01)
+    memory = memory_results(run)
+    assert (growth.growth_bytes_per_hour, growth.ci_low, growth.ci_high) == (
+        memory["growth_bytes_per_hour"], memory["ci_low"], memory["ci_high"])
 
 
 def test_fingerprint_mismatch_is_flagged_and_revision_is_expected(make_run):
@@ -97,11 +101,11 @@ def test_cannot_compare_says_why(make_run, tmp_path):
         cmp.compare_run_dirs(base, renamed, n_boot=200)
     broken = make_run("broken", seed=4)
     (broken / "requests.csv").write_text("t_s,stage\n1,100%\n")
-    with pytest.raises(cmp.CannotCompare, match=r"requests.csv lacks column\(s\) in_ramp, name"):
+    with pytest.raises(cmp.CannotCompare, match=r"requests.csv:1: missing column\(s\) in_ramp, name"):
         cmp.compare_run_dirs(base, broken, n_boot=200)
     empty = tmp_path / "empty"
     empty.mkdir()
-    with pytest.raises(cmp.CannotCompare, match="requests.csv is missing"):
+    with pytest.raises(cmp.CannotCompare, match="requests.csv: missing"):
         cmp.compare_run_dirs(base, empty, n_boot=200)
     bad_json = make_run("badjson", seed=5)
     (bad_json / "manifest.json").write_text("{")

@@ -98,3 +98,21 @@ def test_bootstrap_percentiles_are_observed_values_within_a_tenth_of_a_percent()
 @pytest.mark.parametrize(("window_s", "block_s"), [(5.0, 1.0), (60.0, 3.0), (3600.0, 10.0)])
 def test_block_length(window_s, block_s):
     assert blocks.block_length_s(window_s) == block_s
+
+
+def test_one_block_bootstrap_serves_results_and_comparisons():
+    # the comparison's block rule and resampling are harness.core.blocks', not a second copy
+    from harness.core import bench_compare, compare
+
+    assert compare.auto_block_s is blocks.block_length_s and compare.MIN_BLOCKS == blocks.MIN_BLOCKS
+    assert not any(hasattr(m, name) for m in (compare, bench_compare)
+                   for name in ("_block_index", "_block_weights", "_percentile_replicates"))
+    # a table over fixed block codes keeps an empty block as a row, so it lines up with the weights
+    t = np.array([0.5, 0.7, 2.5, 4.1, 4.2, 6.3])
+    ids = blocks.dense_block_ids(t, 1.0)
+    assert ids.tolist() == [0, 0, 1, 2, 2, 3]  # counted from the first sample, gaps renumbered away
+    table = blocks.block_table(np.array([10.0, 20.0, 30.0]), np.array([0, 0, 3]), n_blocks=4)
+    assert table.n_blocks == 4 and table.block_counts.tolist() == [2.0, 0.0, 0.0, 1.0]
+    weights = np.array([[1.0, 1.0, 1.0, 1.0], [2.0, 0.0, 0.0, 2.0]])
+    stats = blocks.weighted_statistics(table, weights, (50.0,))
+    assert stats["p50"].tolist() == [20.0, 20.0] and stats["mean"][0] == 20.0

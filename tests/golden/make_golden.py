@@ -575,7 +575,7 @@ def main(argv: list[str] | None = None) -> int:
         run_dir = generate(plan, args.out)
         # the real analysis, against the repository's documented targets (kept beside the run so
         # `harness report` on the golden run judges it the same way)
-        shutil.copyfile(REPO / "targets.toml", run_dir / "targets.toml")
+        shutil.copyfile(REPO / "profiles" / "targets.toml", run_dir / "targets.toml")
         judge_run(run_dir, write=True)
         print(f"wrote {run_dir}")
     return 0

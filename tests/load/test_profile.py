@@ -31,12 +31,41 @@ def write(tmp_path: Path, text: str) -> Path:
     return path
 
 
-@pytest.mark.parametrize("name", sorted(p.stem for p in (REPO / "profiles").glob("*.toml")))
+# profiles/ also ships the targets (targets.toml), which is not a load profile
+SHIPPED_PROFILES = sorted(p.stem for p in (REPO / "profiles").glob("*.toml") if p.name != "targets.toml")
+
+
+@pytest.mark.parametrize("name", SHIPPED_PROFILES)
 def test_shipped_profiles_parse(name):
     profile = load_profile(REPO / "profiles" / f"{name}.toml")
     assert profile.name == name
     assert profile.stages and profile.total_duration_s > 0
-    assert (REPO / profile.mix).is_file()
+    assert profile.mix_file.resolve() == (REPO / "scenarios" / "mix.toml").resolve()
+
+
+def test_mix_resolves_from_the_invocation_dir_then_beside_the_profile_then_shipped(tmp_path, monkeypatch):
+    """``mix`` is a user's file when one exists from the working directory or beside the profile,
+    else the shipped scenarios/mix.toml, whatever the working directory."""
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    profile_path = folder / "p.toml"
+    profile_path.write_text(GOOD.replace('name = "t"', 'name = "t"\nmix = "scenarios/mix.toml"'))
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    monkeypatch.delenv("HARNESS_INVOKED_FROM", raising=False)
+    shipped = (REPO / "scenarios" / "mix.toml").resolve()
+    assert load_profile(profile_path).mix_file.resolve() == shipped
+    (folder / "scenarios").mkdir()
+    (folder / "scenarios" / "mix.toml").write_text("[mix]\n")
+    assert load_profile(profile_path).mix_file == folder / "scenarios" / "mix.toml"
+    (elsewhere / "scenarios").mkdir()
+    (elsewhere / "scenarios" / "mix.toml").write_text("[mix]\n")
+    assert load_profile(profile_path).mix_file == Path("scenarios/mix.toml")
+    # a child process started from the install root resolves as its parent did
+    monkeypatch.setenv("HARNESS_INVOKED_FROM", str(folder))
+    monkeypatch.chdir(tmp_path)
+    assert load_profile(profile_path).mix_file == folder / "scenarios" / "mix.toml"
 
 
 def test_faults_300_schedules_the_documented_payment_faults_at_300():

@@ -78,3 +78,71 @@ def test_golden_results_give_one_testcase_per_target(name):
     assert names == [t["id"] for t in results["targets"]]
     failing = sum(t["status"] == "fail" for t in results["targets"])
     assert int(suite.get("failures")) == failing
+
+
+# --- one mapping for every JUnit file (report, compare, gate) -----------------------------------
+
+EXPECTED_ELEMENT = {  # status -> (lenient, strict) child element of the testcase; None: it passes
+    "pass": (None, None), "equivalent": (None, None), "improvement": (None, None),
+    "warn": (None, "failure"), "fail": ("failure", "failure"), "regression": ("failure", "failure"),
+    "unknown": ("skipped", "skipped"), "inconclusive": ("skipped", "failure"),
+    "error": ("error", "error"), "unmatched": ("error", "error"), "invalid": ("error", "error"),
+    "interrupted": ("error", "error"), "maybe": ("error", "error"),
+}
+CHILDREN = ("failure", "error", "skipped")
+
+
+def _child(case: ET.Element) -> str | None:
+    found = [tag for tag in CHILDREN if case.find(tag) is not None]
+    assert len(found) <= 1, found
+    return found[0] if found else None
+
+
+@pytest.mark.parametrize("status", list(EXPECTED_ELEMENT))
+def test_one_mapping_of_status_to_junit_element(status):
+    from harness.report import junit
+
+    lenient, strict = EXPECTED_ELEMENT[status]
+    assert junit.junit_element(status) == lenient
+    assert junit.junit_element(status, strict=True) == strict
+    assert _child(junit.testcase("t", "c", status, "why")) == lenient
+
+
+def test_report_gate_and_compare_map_target_and_metric_statuses_alike():
+    import math
+    from types import SimpleNamespace
+
+    from harness import comparison, gating
+    from harness.core import compare as core
+
+    statuses = ["pass", "warn", "fail", "unknown", "error", "unmatched", "maybe"]
+    results = {"run_id": "r1", "verdict": "fail", "targets": [_target(f"t-{s}", s) for s in statuses]}
+    for strict in (False, True):
+        # the run's junit.xml (never strict: its statuses were judged already) and the gate's targets suite
+        report_cases = {c.get("name"): c for c in _suite(results).iter("testcase")}
+        gate_cases = {c.get("name"): c for c in gating._target_cases(results, strict)}
+        for status in statuses:
+            assert _child(report_cases[f"t-{status}"]) == EXPECTED_ELEMENT[status][0], status
+            assert _child(gate_cases[f"t-{status}"]) == EXPECTED_ELEMENT[status][strict], (status, strict)
+        # the error target is an <error> everywhere, never a skip
+        assert gate_cases["t-error"].find("error") is not None
+        # compare: classifications of metrics (a strict inconclusive fails only when it could regress)
+        metrics = [core.MetricComparison(core.GroupKey("100%", "endpoint", f"GET /{c}"), "p95_ms", 100.0, 130.0,
+                                         30.0, (-2.0, 60.0), 0.3, (-0.02, 0.6), 10.0, 70.0, c, 500, 500)
+                   for c in (core.REGRESSION, core.IMPROVEMENT, core.EQUIVALENT, core.INCONCLUSIVE)]
+        report = SimpleNamespace(comparison=SimpleNamespace(metrics=metrics), mismatches=[])
+        cases = {c.get("name").rsplit(" ", 1)[0]: c for c in comparison.junit_cases(report, strict=strict)}
+        for m in metrics:
+            assert _child(cases[m.key.name]) == EXPECTED_ELEMENT[m.classification][strict], (m.classification, strict)
+        suite = ET.fromstring(comparison.junit_xml({"s": list(cases.values())})).find("testsuite")
+        assert suite.get("failures") == str(1 + strict) and suite.get("skipped") == str(1 - strict)
+        assert math.isfinite(float(suite.get("tests")))
+
+
+def test_gate_targets_suite_says_an_invalid_run_is_an_error():
+    from harness import gating
+
+    cases = gating._target_cases({"verdict": "invalid", "invalid_reasons": ["rate not achieved"],
+                                  "targets": [_target("t-pass", "pass")]}, False)
+    assert [c.get("name") for c in cases] == ["run.validity", "t-pass"]
+    assert "rate not achieved" in cases[0].find("error").get("message")

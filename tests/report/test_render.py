@@ -42,7 +42,7 @@ def test_render_writes_every_file_and_the_html_is_self_contained(rendered, name)
     assert "<script" not in html and "<link" not in html
     assert not re.search(r'(src|href)="(https?:)?//', html), "the page must not load anything from the network"
     assert all(src.startswith("data:image/png;base64,") for src in re.findall(r'<img[^>]* src="([^"]+)"', html))
-    assert not list(run_dir.rglob(".*.tmp-*")), "temporary files left behind"
+    assert not list(run_dir.rglob(".*.tmp*")), "temporary files left behind"
 
 
 @pytest.mark.parametrize("name", GOLDEN_RUNS)
@@ -75,7 +75,8 @@ def test_faults_reconciliation_and_interruption_are_shown(rendered):
     assert details, "the golden run must have discrepancies"
     for detail in details:
         assert detail["order_id"] in html and detail["kind"] in html
-    assert "generator-bound" in html and "✘ YES" in html  # the 300% stage dropped arrivals
+    # the 300% stage dropped 1 of 89 arrivals: shown, but a handful of drops is not a bound generator
+    assert "dropped 1" in html and "✘ YES" not in html
 
 
 def _html(run_dir: Path, results: dict | None = None) -> str:
@@ -154,7 +155,7 @@ def test_harness_report_rerenders_an_old_run_byte_for_byte_except_the_timestamp(
     # WHEN `harness report` re-derives results.json and renders again, in a fresh interpreter
     done = subprocess.run([sys.executable, "-m", "harness", "report", str(run_dir)], cwd=REPO,
                           capture_output=True, text=True, timeout=240, env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"})
-    assert done.returncode == 130, done.stderr  # the golden run was interrupted
+    assert done.returncode == 0, done.stderr  # rendered (the golden run was interrupted: `harness check` exits 130)
     # THEN charts and junit are identical, and the reports differ only in the generated-at time
     for relative, data in first.items():
         again = (run_dir / relative).read_bytes()
@@ -188,7 +189,7 @@ def test_missing_run_directory_is_an_input_error_naming_it(tmp_path):
     ("manifest.json", "[1, 2]", "manifest.json: expected a JSON object"),
     ("results.json", None, "results.json: missing"),
     ("results.json", '{"targets": {}, "stages": []}', "results.json: 'targets' and 'stages' must be lists"),
-    ("requests.csv", "t_s,stage,name\n1,100%,GET /\n", "requests.csv: missing column(s) in_ramp"),
+    ("requests.csv", "t_s,stage,name\n1,100%,GET /\n", "requests.csv:1: missing column(s) in_ramp"),
     ("events.jsonl", '{"t_s": 1, "kind": "run_start"}\n{oops\n{"t_s": 2, "kind": "run_end"}\n', "events.jsonl:2: not valid JSON"),
 ])
 def test_malformed_run_directory_names_the_file(golden_copy, name, content, expected):

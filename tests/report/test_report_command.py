@@ -1,4 +1,4 @@
-"""`harness report RUN_DIR`: re-judge, render, exit with the verdict's code; clear errors."""
+"""`harness report RUN_DIR`: re-judge, render, exit 0 when rendered (whatever the verdict); clear errors."""
 
 from __future__ import annotations
 
@@ -38,15 +38,16 @@ def test_missing_targets_file_exits_2_naming_it(golden_copy, tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_report_rederives_results_renders_and_exits_with_the_verdict(golden_copy, capsys):
+def test_report_rederives_results_renders_and_exits_0_whatever_the_verdict(golden_copy, capsys):
     # GIVEN a completed golden run whose targets fail, with its results.json removed
     run_dir = golden_copy("step-300-leak")
     expected = json.loads((run_dir / "results.json").read_text())["verdict"]
     (run_dir / "results.json").unlink()
     # WHEN `harness report` runs
     code = main(["report", str(run_dir)])
-    # THEN results.json is derived again, the reports are written, and the exit code is the verdict's
-    assert expected == "fail" and code == 1
+    # THEN results.json is derived again, the reports are written, and it exits 0: it rendered (the
+    # verdict's exit code is `harness check`'s)
+    assert expected == "fail" and code == 0
     assert json.loads((run_dir / "results.json").read_text())["verdict"] == "fail"
     for name in ("report.html", "report.md", "junit.xml", "charts/latency.png"):
         assert (run_dir / name).is_file()

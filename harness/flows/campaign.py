@@ -1,0 +1,96 @@
+"""The campaign flow: a typed request in, a validated :class:`harness.orchestration.RunRequest`
+run, its outcome out. ``harness campaign`` fills the request from its flags; ``harness gate
+--profile`` fills it from its own, so both run a campaign the same way with the same defaults."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.config import paths
+from harness.errors import InputError
+
+# The shipped defaults: harness.config.paths finds them from any working directory.
+DEFAULT_PROFILE = paths.STEP_300_PROFILE
+DEFAULT_LOCUSTFILE = paths.SHOP_LOCUSTFILE
+DEFAULT_TARGETS = paths.TARGETS
+
+
+@dataclass(frozen=True)
+class CampaignRequest:
+    """A campaign as asked for, before validation; every default is the campaign's."""
+
+    profile: str | None = None  # a path (from the working directory, else shipped); None: DEFAULT_PROFILE
+    target: str | None = None  # a running platform on loopback; None: the embedded one
+    workers: int = 0
+    platform_workers: int | None = None
+    faults: str | None = None
+    database: str | None = None
+    targets: str | None = None  # None: the shipped DEFAULT_TARGETS
+    strict: bool = False
+    memray: bool = False
+    cpu_profile: str | None = None  # a stage, "none", or None: the profile's [profilers] choice
+    locustfile: str | None = None  # None: the shipped DEFAULT_LOCUSTFILE
+    sut_pids: tuple[int, ...] = ()
+    out: Path | None = None
+    argv: tuple[str, ...] | None = None  # recorded in the manifest; None: this process's argv
+
+
+def check_workers(workers: int) -> int:
+    """``--workers`` as given if >= 0, else InputError naming the flag."""
+    if workers < 0:
+        raise InputError(f"--workers {workers}: must be 0 (one local process) or more")
+    return workers
+
+
+def run_request(request: CampaignRequest):
+    """Validate every input (InputError naming the flag) into an orchestration RunRequest."""
+    from harness import orchestration as orch
+    from harness import run_inputs as check
+
+    profile = check.validate_profile(request.profile, DEFAULT_PROFILE)
+    workers = check_workers(request.workers)
+    if request.platform_workers is not None and request.platform_workers < 1:
+        raise InputError(f"--platform-workers {request.platform_workers}: must be 1 or more")
+    stage_names = [s["name"] for s in profile.stages_manifest()]
+    cpu_stage = request.cpu_profile if request.cpu_profile is not None else profile.profilers.cpu_profile_stage
+    if cpu_stage in ("none", ""):
+        cpu_stage = None
+    if cpu_stage is not None and cpu_stage not in stage_names:
+        raise InputError(f"--cpu-profile {cpu_stage!r}: no such stage in {profile.path} "
+                         f"(stages: {', '.join(stage_names)})")
+    targets_path = check.validate_targets(check.input_file(request.targets, DEFAULT_TARGETS, "--targets"), "--targets")
+    faults = check.resolve_faults(request.faults)
+    locustfile = str(check.input_file(request.locustfile, DEFAULT_LOCUSTFILE, "--locustfile"))
+    target = None
+    if request.target:
+        target = check.require_loopback(request.target, "--target")
+        if request.faults or request.memray or request.platform_workers or request.database:
+            raise InputError("--faults, --memray, --platform-workers and --database apply to the embedded "
+                             "platform; drop them with --target (configure that platform yourself)")
+        check.check_target(target, "--target", health_path="/healthz")
+    sut_pids = check.require_pids(list(request.sut_pids) or None, "--sut-pid")
+    if sut_pids and target is None:
+        raise InputError("--sut-pid samples a service the harness did not start: use it with --target "
+                         "(the embedded platform is always sampled)")
+    fault_schedule = check.profile_faults(profile)
+    if fault_schedule and target is not None:
+        print(f"harness campaign: warning: {profile.path} has [[faults]]; they apply only to the embedded "
+              "platform and are skipped with --target", file=sys.stderr)
+        fault_schedule = ()
+    return orch.RunRequest(
+        argv=list(request.argv) if request.argv is not None else ["harness", *sys.argv[1:]],
+        profile=profile, locustfile=locustfile, target=target, workers=workers,
+        platform_workers=request.platform_workers, faults=faults, out=request.out,
+        targets_path=targets_path, strict=request.strict,
+        memray=request.memray or profile.profilers.memray, cpu_profile_stage=cpu_stage,
+        database=request.database, faults_schedule=fault_schedule, sut_pids=sut_pids,
+    )
+
+
+def run_campaign(request: CampaignRequest):
+    """Validate ``request``, carry the campaign out; its :class:`harness.orchestration.RunOutcome`."""
+    from harness import orchestration as orch
+
+    return orch.execute(run_request(request))

@@ -1,0 +1,22 @@
+"""Fixtures shared across test folders."""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def two_worker_run(tmp_path_factory):
+    """One smoke campaign on the embedded platform with a Locust master and 2 workers: (run dir,
+    CompletedProcess). Shared by tests/campaign/test_campaign_platform.py and
+    tests/rundir/test_results_schema.py (each campaign costs tens of seconds on a 2-core machine),
+    so a session runs it once. Read it, never modify it."""
+    from tests.campaign._helpers import run_harness, write_profile_file
+
+    folder = tmp_path_factory.mktemp("two-workers")
+    out = folder / "run"
+    profile = write_profile_file(folder, rate=3.0, stages=[("100%", 1.0, 4.0), ("200%", 2.0, 4.0)],
+                                 drain_s=2.0)
+    result = run_harness("campaign", "--profile", str(profile), "--workers", "2", "--out", str(out),
+                         "--cpu-profile", "none")
+    return out, result
