@@ -9,8 +9,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from harness.analysis import build_results
-from harness.judge import DEFAULT_TARGETS, judge_results
+from harness.measure.analysis import build_results
+from harness.measure.judge import DEFAULT_TARGETS, judge_results
 from tests.analysis.synthetic import Behaviour, Stage, write_run
 
 

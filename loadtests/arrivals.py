@@ -17,7 +17,7 @@ import random
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from harness.profile import Profile
+from harness.config.profile import Profile
 
 
 @dataclass(frozen=True)

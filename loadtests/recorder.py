@@ -38,8 +38,8 @@ from locust import LoadTestShape, events
 from locust.runners import MasterRunner, WorkerRunner
 
 from harness.config import paths
+from harness.config.profile import Profile, load_profile, parse_profile
 from harness.errors import InputError
-from harness.profile import Profile, load_profile, parse_profile
 from loadtests.arrivals import cumulative_journeys
 from loadtests.locust_client import RequestFailure, exception_kind
 from loadtests.records import RECORDING_FAILED_EXIT, Recorder, RunWriter

@@ -27,8 +27,8 @@ import gevent
 from gevent.queue import Channel, Full
 from locust import FastHttpUser, LoadTestShape, constant, events, task
 
+from harness.config.profile import Profile
 from harness.errors import InputError
-from harness.profile import Profile
 from loadtests.arrivals import intended_arrivals
 from loadtests.locust_client import FastClient
 from loadtests.recorder import RUN, profile_shape_tick

@@ -78,9 +78,9 @@ def _positive(value: float, flag: str, minimum: float = 0.0, inclusive: bool = F
 
 
 def build_request(args: argparse.Namespace):
-    """Validate every flag and file; returns a harness.capacity.CapacityRequest."""
-    from harness import run_inputs as check
-    from harness.capacity import CapacityRequest
+    """Validate every flag and file; returns a harness.flows.capacity.CapacityRequest."""
+    from harness.config import inputs as check
+    from harness.flows.capacity import CapacityRequest
 
     if args.workers < 0:
         raise InputError(f"--workers {args.workers}: must be 0 (one local process) or more")
@@ -110,8 +110,8 @@ def build_request(args: argparse.Namespace):
 
 def run(args: argparse.Namespace) -> int:
     """Validate, run the search, print the summary; returns the exit code."""
-    from harness.capacity import CapacitySearch
-    from harness.orchestration import default_console
+    from harness.flows.capacity import CapacitySearch
+    from harness.flows.run import default_console
 
     request = build_request(args)
     try:

@@ -20,7 +20,7 @@ from rich.markup import escape
 
 from harness.commands._rejudge import add_rejudge_arguments
 from harness.errors import InputError
-from harness.summary import VERDICT_STYLE, targets_table
+from harness.report.summary import VERDICT_STYLE, targets_table
 
 NAME = "check"
 HELP = "re-judge a stored run against (other) targets; exit with the verdict's code"
@@ -34,7 +34,7 @@ def prepare_parser(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     if not (args.run_dir / "manifest.json").is_file():
         raise InputError(f"{args.run_dir}: not a run directory (no manifest.json)")
-    from harness.judge import exit_code_for, judge_run  # pandas and scipy: only when judging
+    from harness.measure.judge import exit_code_for, judge_run  # pandas and scipy: only when judging
 
     results = judge_run(args.run_dir, targets_path=args.targets, strict=args.strict, write=args.write)
     console = Console(highlight=False)

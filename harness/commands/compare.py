@@ -50,7 +50,7 @@ def prepare_parser(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from harness.comparison import (
+    from harness.flows.compare import (
         compare_run_dirs,
         console_for_logs,
         render_junit,

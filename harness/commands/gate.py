@@ -66,8 +66,8 @@ def prepare_parser(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Flags → GateRequest → the gate (harness.gating); returns the exit code."""
-    from harness.gating import GateRequest, run_gate  # numpy, pandas: only when gating
+    """Flags → GateRequest → the gate (harness.flows.gate); returns the exit code."""
+    from harness.flows.gate import GateRequest, run_gate  # numpy, pandas: only when gating
 
     return run_gate(GateRequest(
         profile=args.profile, run=args.run, faults=args.faults, out=args.out, baseline=args.baseline,

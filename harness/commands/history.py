@@ -39,8 +39,8 @@ def _fmt(value, scale=1.0, digits=1, unit=""):
 def run(args: argparse.Namespace) -> int:
     from rich.table import Table
 
-    from harness.comparison import console_for_logs
-    from harness.history import draw_trend_chart, refresh_index, scan_runs
+    from harness.flows.compare import console_for_logs
+    from harness.flows.history import draw_trend_chart, refresh_index, scan_runs
 
     if not args.reports.is_dir():
         raise InputError(f"--reports {args.reports}: no such folder")

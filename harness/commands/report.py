@@ -42,7 +42,7 @@ def prepare_parser(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     # deferred: pandas and matplotlib take a while to import, and `harness --help` should not wait
-    from harness.judge import judge_run
+    from harness.measure.judge import judge_run
     from harness.report import render_run
 
     run_dir: Path = args.run_dir

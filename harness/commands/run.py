@@ -52,8 +52,8 @@ def locustfiles_for(user_locustfile: Path) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """Validate, then run the locustfile against --host; returns the exit code."""
-    from harness import orchestration as orch
-    from harness import run_inputs as check
+    from harness.config import inputs as check
+    from harness.flows import run as orch
 
     profile = check.validate_profile(args.profile, DEFAULT_PROFILE)
     workers = check_workers(args.workers)

@@ -27,7 +27,7 @@ from pathlib import Path
 
 from harness.config.paths import install_root, resolve_input
 from harness.errors import InputError, RunFailedError
-from harness.platform_process import ServiceProcess, probe, stop_services
+from harness.execute.platform_process import ServiceProcess, probe, stop_services
 from harness.rundir import write_json_atomic
 
 NAME = "shop"
@@ -86,7 +86,7 @@ def _listen(port: int, flag: str) -> socket.socket:
 
 
 def _start(role: str, argv: list[str], sock: socket.socket, env: dict, data_dir: Path) -> ServiceProcess:
-    """Start one child under the platform supervisor (harness.platform_process), handing it its
+    """Start one child under the platform supervisor (harness.execute.platform_process), handing it its
     listening socket; its output goes to DATA_DIR/ROLE.log."""
     child = ServiceProcess(role, argv, data_dir / f"{role}.log", env=env, cwd=PROJECT_ROOT,
                            pass_fds=(sock.fileno(),))

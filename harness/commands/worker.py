@@ -40,8 +40,8 @@ def worker_argv(locustfile: str, master: str, master_port: int) -> list[str]:
 
 def run(args: argparse.Namespace) -> int:
     """Run the worker in the foreground; Ctrl-C is passed on to it (exit 130)."""
-    from harness._proc import child_env
-    from harness.run_inputs import input_file
+    from harness.config.inputs import input_file
+    from harness.execute.children import child_env
 
     if not 0 < args.master_port < 65536:
         raise InputError(f"--master-port {args.master_port}: must be 1-65535")

@@ -1,6 +1,6 @@
 """Capacity search (pure): which journey arrival rate breaks the targets, and what saturated.
 
-The shell (:mod:`harness.capacity`) runs one probe at a time, a fixed arrival rate held for a
+The shell (:mod:`harness.flows.capacity`) runs one probe at a time, a fixed arrival rate held for a
 while, and hands each probe's measurements here as a :class:`ProbeObservation`. This module
 judges the probe (:func:`judge_probe`), picks the next rate (:func:`next_step`) and, once the
 search stops, states the result (:func:`summarize`). No clock, files or processes: elapsed

@@ -1,7 +1,7 @@
 """Flows: what a command does once its flags are parsed, as plain functions over typed requests.
 
 Layers point one way: ``harness/commands/*`` (flags) → ``harness.flows`` and the library
-(``harness.orchestration``, ``harness.gating``, ...) → ``harness.core`` (pure). Nothing outside
+(``harness.flows.run``, ``harness.flows.gate``, ...) → ``harness.core`` (pure). Nothing outside
 ``harness/cli.py`` and the command modules imports ``harness.commands`` (tests/test_layers.py).
 
 - ``campaign``: :class:`~harness.flows.campaign.CampaignRequest` → a validated run (``harness

@@ -1,4 +1,4 @@
-"""The campaign flow: a typed request in, a validated :class:`harness.orchestration.RunRequest`
+"""The campaign flow: a typed request in, a validated :class:`harness.flows.run.RunRequest`
 run, its outcome out. ``harness campaign`` fills the request from its flags; ``harness gate
 --profile`` fills it from its own, so both run a campaign the same way with the same defaults."""
 
@@ -46,8 +46,8 @@ def check_workers(workers: int) -> int:
 
 def run_request(request: CampaignRequest):
     """Validate every input (InputError naming the flag) into an orchestration RunRequest."""
-    from harness import orchestration as orch
-    from harness import run_inputs as check
+    from harness.config import inputs as check
+    from harness.flows import run as orch
 
     profile = check.validate_profile(request.profile, DEFAULT_PROFILE)
     workers = check_workers(request.workers)
@@ -90,7 +90,7 @@ def run_request(request: CampaignRequest):
 
 
 def run_campaign(request: CampaignRequest):
-    """Validate ``request``, carry the campaign out; its :class:`harness.orchestration.RunOutcome`."""
-    from harness import orchestration as orch
+    """Validate ``request``, carry the campaign out; its :class:`harness.flows.run.RunOutcome`."""
+    from harness.flows import run as orch
 
     return orch.execute(run_request(request))

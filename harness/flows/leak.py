@@ -2,7 +2,7 @@
 memory growth per hour, in a run directory like a campaign's (docs/run-directory.md).
 
     validate ─► RUN/generator/: a one-stage profile ("steady", --duration, --users users) and a
-      targets file (memory-growth <= --max-growth) ─► harness.orchestration.execute with the
+      targets file (memory-growth <= --max-growth) ─► harness.flows.run.execute with the
       service as the run's service under test (started under memray with --memray, sampled as
       "sut", stopped with SIGINT so captures are complete) and Locust running the user's
       locustfile beside the harness recorder (requests.csv, journeys.csv, histograms, stage
@@ -153,19 +153,19 @@ def validate(request: LeakRequest) -> LeakPlan:
 
 # --- the service under test ---------------------------------------------------------------------
 class CommandService:
-    """--sut-cmd as the run's service under test (harness.orchestration.ServiceUnderTest): on a
+    """--sut-cmd as the run's service under test (harness.flows.run.ServiceUnderTest): on a
     free loopback port, its output in RUN/platform/sut.log, under memray (capture
     RUN/platform/memray-sut.bin, PYTHONMALLOC=malloc) with ``memray``; ready once it answers any
     HTTP response on ``/``; stopped with SIGINT, then SIGKILL after :data:`STOP_GRACE_S`."""
 
     def __init__(self, command: str, memray: bool = False, cwd: Path | None = None) -> None:
         self.command, self.memray, self.cwd = command, memray, cwd or Path.cwd()
-        self.process = None  # harness.platform_process.ServiceProcess once started
+        self.process = None  # harness.execute.platform_process.ServiceProcess once started
         self.argv: list[str] = []
 
     def start(self, run_dir, cancelled: Callable[[], bool]) -> str:
-        from harness._proc import child_env, free_loopback_port
-        from harness.platform_process import ServiceProcess
+        from harness.execute.children import child_env, free_loopback_port
+        from harness.execute.platform_process import ServiceProcess
 
         port = free_loopback_port()
         argv = sut_argv(self.command, port)
@@ -250,11 +250,11 @@ def locustfiles(user_locustfile: Path, rate_file: Path | None) -> str:
 
 # --- the flow -------------------------------------------------------------------------------------
 def run_leak(request: LeakRequest, console=None):
-    """Validate, run, judge and report a leak check; its harness.orchestration.RunOutcome
+    """Validate, run, judge and report a leak check; its harness.flows.run.RunOutcome
     (exit code 0 pass, 1 growth above --max-growth, 2 invalid, 130 interrupted). Raises
     InputError for bad input and RunFailedError when the service could not be run at all."""
-    from harness import orchestration as orch
-    from harness.profile import load_profile
+    from harness.config.profile import load_profile
+    from harness.flows import run as orch
     from harness.rundir import DEFAULT_REPORTS_ROOT, ensure_writable_dir, make_run_id
 
     plan = validate(request)
@@ -300,7 +300,7 @@ def _without_growth_is_invalid(outcome, run):
     memory = outcome.results.get("memory") or {}
     if outcome.end_reason != "completed" or memory.get("growth_bytes_per_hour") is not None:
         return outcome
-    from harness.judge import judge_run
+    from harness.measure.judge import judge_run
     from harness.rundir import RunDirectory
 
     why = memory.get("reason") or memory.get("error") or "no samples of the service were taken"

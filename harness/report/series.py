@@ -75,7 +75,7 @@ def _off(value: object) -> bool:
 def fault_spans(events: list[dict], t0_s: float, end_s: float) -> list[FaultSpan]:
     """Fault windows on the time axis from events.jsonl's ``fault`` events.
 
-    Events with a ``fault_index`` (harness.fault_schedule) are grouped by it: the window opens
+    Events with a ``fault_index`` (harness.execute.fault_schedule) are grouped by it: the window opens
     at the first ``phase: on`` and closes at the first ``phase: off``; an ``action`` (a kill, a
     restart) is instantaneous. Events without one are paired per (target, knob): a falsy value
     switches the knob off. A fault never switched off lasts to the end of the run.

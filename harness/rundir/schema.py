@@ -1,7 +1,7 @@
 """What a run directory holds, named once: every raw file's columns and their kinds, the roles of
 sampled processes, the "api" scope rule and the stages' windows in time.
 
-Writers (loadtests/records.py, harness/sampler.py, harness/platform_scrape.py) take their headers
+Writers (loadtests/records.py, harness/execute/sampler.py, harness/execute/scrape.py) take their headers
 from here and the reader (harness/rundir/read.py) checks against the same lists, so a column
 added in one place cannot be missed in another. Pure: no files, no clocks.
 """

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from harness.analysis import build_results
 from harness.errors import InputError
+from harness.measure.analysis import build_results
 from tests.analysis.synthetic import Behaviour, Stage, write_run
 
 STEP = [Stage("100%", 1.0, journeys_per_s=5.0), Stage("200%", 2.0, journeys_per_s=10.0),

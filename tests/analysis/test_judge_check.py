@@ -5,8 +5,8 @@ import json
 import pytest
 
 from harness.cli import main
-from harness.judge import DEFAULT_TARGETS, exit_code_for, judge_run
-from harness.verdicts import load_targets
+from harness.measure.judge import DEFAULT_TARGETS, exit_code_for, judge_run
+from harness.measure.verdicts import load_targets
 from tests.analysis.synthetic import Behaviour, Stage, write_run
 
 # every row of the table in docs/targets.md

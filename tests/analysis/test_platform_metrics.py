@@ -17,8 +17,8 @@ from harness.core.platform_stats import (
     windowed_increase,
 )
 from harness.errors import InputError
-from harness.judge import DEFAULT_TARGETS, judge_run
-from harness.platform_scrape import METRICS_COLUMNS, parse_shop_metrics
+from harness.execute.scrape import METRICS_COLUMNS, parse_shop_metrics
+from harness.measure.judge import DEFAULT_TARGETS, judge_run
 from tests.analysis.synthetic import T0_S, Stage, write_run
 
 STAGES = [Stage("100%", 1.0, journeys_per_s=5.0, duration_s=30.0, ramp_s=5.0)]

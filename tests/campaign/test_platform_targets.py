@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from harness.platform_scrape import METRICS_COLUMNS, MetricsScraper
+from harness.execute.scrape import METRICS_COLUMNS, MetricsScraper
 from tests.campaign._helpers import (
     finish,
     read_json,

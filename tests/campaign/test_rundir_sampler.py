@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from harness.config.inputs import check_target, require_loopback
 from harness.errors import InputError, RunFailedError
-from harness.run_inputs import check_target, require_loopback
+from harness.execute.sampler import SAMPLE_COLUMNS, ProcessSampler
 from harness.rundir import EventLog, EventTail, RunDirectory, make_run_id, read_jsonl
-from harness.sampler import SAMPLE_COLUMNS, ProcessSampler
 
 
 def test_run_id_has_time_profile_and_suffix():

@@ -89,7 +89,7 @@ def test_harness_worker_joins_a_master(tmp_path, write_profile, tiny_service):
     import subprocess
     import sys
 
-    from harness._proc import free_loopback_port
+    from harness.execute.children import free_loopback_port
     from tests.campaign._helpers import REPO, harness_env
 
     url = tiny_service()

@@ -6,7 +6,7 @@ import io
 
 from rich.console import Console
 
-from harness.summary import ProgressPrinter, format_progress, print_summary
+from harness.report.summary import ProgressPrinter, format_progress, print_summary
 
 
 def _console() -> tuple[Console, io.StringIO]:

@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from harness.capacity import capacity_targets_text, gateway_time_share, probe_profile_text
 from harness.cli import main
+from harness.config.profile import load_profile, parse_profile
 from harness.core import capacity as core
-from harness.profile import load_profile, parse_profile
+from harness.flows.capacity import capacity_targets_text, gateway_time_share, probe_profile_text
+from harness.measure.verdicts import load_targets
 from harness.report.capacity_report import knee_png
-from harness.verdicts import load_targets
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -203,7 +203,7 @@ def test_a_broken_capacity_json_is_named(text: str, named: str, tmp_path: Path, 
 
 
 def test_host_cpu_is_averaged_over_the_window_only() -> None:
-    from harness.capacity import HostCpu
+    from harness.flows.capacity import HostCpu
 
     host = HostCpu(interval_s=1.0)
     host.readings = [(100.0, 10.0), (101.0, 90.0), (102.0, 80.0), (103.0, 20.0)]

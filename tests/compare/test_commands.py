@@ -8,9 +8,8 @@ from xml.etree import ElementTree as ET
 
 import pytest
 
-from harness import gating as gate
-from harness import history
 from harness.cli import main
+from harness.flows import gate, history
 
 DETAIL = "GET /api/products/[id]"
 

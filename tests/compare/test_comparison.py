@@ -8,9 +8,9 @@ from xml.etree import ElementTree as ET
 
 import pytest
 
-from harness import comparison as cmp
 from harness.core import compare as core
-from harness.memory import memory_results
+from harness.flows import compare as cmp
+from harness.measure.memory import memory_results
 
 DETAIL = "GET /api/products/[id]"
 

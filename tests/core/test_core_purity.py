@@ -9,7 +9,7 @@ import pytest
 
 CORE = Path(__file__).resolve().parents[2] / "harness" / "core"
 FORBIDDEN = {"locust", "gevent", "subprocess", "matplotlib", "requests", "httpx", "socket", "psutil",
-             "time", "datetime", "harness.analysis", "harness.rundir"}
+             "time", "datetime", "harness.measure.analysis", "harness.rundir"}
 
 
 def _imports(path: Path) -> set[str]:

@@ -1,6 +1,6 @@
 """Nothing measured is never a pass: every documented target, judged on empty inputs, is unknown.
 
-The targets are the shipped file's (profiles/targets.toml), parsed with harness.verdicts.load_targets.
+The targets are the shipped file's (profiles/targets.toml), parsed with harness.measure.verdicts.load_targets.
 
 Measured bug (issue 12): `--faults documented-problems` on the smoke profile reconciled 0
 orders and lost-or-duplicated-payments read PASS (0 lost over nothing checked).
@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 
 from harness.config import paths
-from harness.verdicts import evaluate, load_targets
+from harness.measure.verdicts import evaluate, load_targets
 
 TARGETS_FILE = paths.default_path(paths.TARGETS)  # the documented targets (profiles/targets.toml)
 

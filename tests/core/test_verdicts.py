@@ -3,7 +3,7 @@
 import pytest
 
 from harness.errors import InputError
-from harness.verdicts import evaluate, judge_interval, overall_verdict, parse_targets
+from harness.measure.verdicts import evaluate, judge_interval, overall_verdict, parse_targets
 
 
 def _block(count=1000, failures=0, p95=80.0, p95_ci=(75.0, 85.0), mean=40.0, mean_ci=(38.0, 42.0),

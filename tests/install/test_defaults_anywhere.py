@@ -157,8 +157,8 @@ def test_check_judges_with_the_shipped_targets_from_anywhere(elsewhere, capsys):
 
 def test_gate_names_the_profile_it_runs_from_anywhere(elsewhere, monkeypatch):
     """`harness gate --profile profiles/smoke.toml` names the run after the shipped profile."""
-    from harness import gating
     from harness.flows import campaign
+    from harness.flows import gate as gating
 
     seen = {}
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness.profile import parse_profile
+from harness.config.profile import parse_profile
 from loadtests.arrivals import cumulative_journeys, intended_arrivals
 
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from harness.config.profile import load_profile, parse_profile
 from harness.errors import InputError
-from harness.profile import load_profile, parse_profile
 
 REPO = Path(__file__).resolve().parents[2]
 GOOD = """

@@ -1,4 +1,4 @@
-"""harness.cpu_profile: py-spy on a real busy process, and the pure speedscope helpers."""
+"""harness.execute.cpu_profile: py-spy on a real busy process, and the pure speedscope helpers."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from harness import cpu_profile
+from harness.execute import cpu_profile
 
 BUSY = textwrap.dedent('''
     import time

@@ -212,8 +212,8 @@ def realistic_noise(rng: np.random.Generator, n: int) -> np.ndarray:
 
 def memory_verdict(estimate: growth.GrowthEstimate, threshold: str = "0.1GB/h") -> dict:
     """The memory-growth target of the shipped targets judged on this estimate, as a run would be."""
-    from harness.memory import estimate_fields
-    from harness.verdicts import evaluate_target, parse_targets
+    from harness.measure.memory import estimate_fields
+    from harness.measure.verdicts import evaluate_target, parse_targets
 
     target = parse_targets(f'[[target]]\nid = "memory-growth"\nexpr = "growth <= {threshold}"\nscope = "memory"\n'
                            'source = "000 ch.2"\n')[0]

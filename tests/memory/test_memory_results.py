@@ -1,4 +1,4 @@
-"""harness.memory.memory_results on run directories: samples.csv, events, memray captures."""
+"""harness.measure.memory.memory_results on run directories: samples.csv, events, memray captures."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness import memory
+from harness.measure import memory
 
 T0_S = 1_790_000_000.0
 

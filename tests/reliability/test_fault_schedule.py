@@ -12,13 +12,13 @@ import psutil
 import pytest
 
 from harness.errors import InputError
-from harness.fault_schedule import (
+from harness.execute.fault_schedule import (
     FaultSchedule,
     PlatformHandle,
-    faults_results,
     flatten_knobs,
     parse_fault_tables,
 )
+from harness.measure.faults import faults_results
 from harness.rundir import EventLog, read_jsonl
 from tests.reliability.stub_platform import ADMIN_TOKEN, StubPlatform
 
@@ -59,7 +59,7 @@ def test_faults_must_be_a_list():
 
 
 def test_profile_fault_objects_are_accepted_and_labelled():
-    class Fault:  # the shape of harness.profile.Fault
+    class Fault:  # the shape of harness.config.profile.Fault
         at_s, target, knobs = 5.0, "gateway", {"notify": {"loss_rate": 0.1}}
 
     (spec,) = parse_fault_tables([Fault()], "p.toml")

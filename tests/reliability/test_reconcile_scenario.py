@@ -16,9 +16,9 @@ from collections import Counter
 import pytest
 import requests
 
-from harness.fault_schedule import FaultSchedule, PlatformHandle, parse_fault_tables
-from harness.platform_process import EmbeddedPlatform
-from harness.reconciliation import collect_platform_ledgers, reconciliation_results
+from harness.execute.fault_schedule import FaultSchedule, PlatformHandle, parse_fault_tables
+from harness.execute.platform_process import EmbeddedPlatform
+from harness.measure.reconciliation import collect_platform_ledgers, reconciliation_results
 from harness.rundir import EventLog, read_jsonl
 from tests.reliability.checkout_driver import CheckoutDriver
 

@@ -7,7 +7,7 @@ import json
 import threading
 import time
 
-from harness.reconciliation import collect_platform_ledgers, reconciliation_results
+from harness.measure.reconciliation import collect_platform_ledgers, reconciliation_results
 from tests.reliability.stub_platform import ADMIN_TOKEN, StubPlatform
 
 

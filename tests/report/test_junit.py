@@ -112,8 +112,9 @@ def test_report_gate_and_compare_map_target_and_metric_statuses_alike():
     import math
     from types import SimpleNamespace
 
-    from harness import comparison, gating
     from harness.core import compare as core
+    from harness.flows import compare as comparison
+    from harness.flows import gate as gating
 
     statuses = ["pass", "warn", "fail", "unknown", "error", "unmatched", "maybe"]
     results = {"run_id": "r1", "verdict": "fail", "targets": [_target(f"t-{s}", s) for s in statuses]}
@@ -140,7 +141,7 @@ def test_report_gate_and_compare_map_target_and_metric_statuses_alike():
 
 
 def test_gate_targets_suite_says_an_invalid_run_is_an_error():
-    from harness import gating
+    from harness.flows import gate as gating
 
     cases = gating._target_cases({"verdict": "invalid", "invalid_reasons": ["rate not achieved"],
                                   "targets": [_target("t-pass", "pass")]}, False)

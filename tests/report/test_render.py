@@ -148,7 +148,7 @@ def _without_timestamp(text: str) -> str:
 def test_harness_report_rerenders_an_old_run_byte_for_byte_except_the_timestamp(golden_copy):
     # GIVEN a run judged and rendered once in this process (the analysis of today, not of the day
     # the golden results.json was written)
-    from harness.judge import judge_run
+    from harness.measure.judge import judge_run
 
     run_dir = golden_copy("faults-interrupted")
     first = {p.relative_to(run_dir): p.read_bytes() for p in render_run(run_dir, judge_run(run_dir))}

@@ -1,5 +1,5 @@
 """One figure, one code path: memory growth in results.json, `harness compare`, `harness history`
-and the report come from the same function (harness.memory.memory_results), on every golden run."""
+and the report come from the same function (harness.measure.memory.memory_results), on every golden run."""
 
 from __future__ import annotations
 
@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from harness import comparison, history
-from harness.judge import judge_run
-from harness.memory import memory_results
+from harness.flows import compare as comparison
+from harness.flows import history
+from harness.measure.judge import judge_run
+from harness.measure.memory import memory_results
 from harness.report.rundata import load_run
 
 GOLDEN = sorted(p for p in (Path(__file__).resolve().parents[1] / "golden").iterdir() if (p / "manifest.json").is_file())

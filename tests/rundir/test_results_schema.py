@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from jsonschema import Draft202012Validator
 
-from harness.judge import judge_run
+from harness.measure.judge import judge_run
 
 REPO = Path(__file__).resolve().parents[2]
 SCHEMA_PATH = REPO / "docs" / "results.schema.json"

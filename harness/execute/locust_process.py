@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness._proc import child_env, free_loopback_port, log_tail, spawn, terminate_tree
+from harness.execute.children import child_env, free_loopback_port, log_tail, spawn, terminate_tree
 from loadtests.records import RECORDING_FAILED_EXIT
 
 DEADLINE_MARGIN_S = 60.0  # workers connecting, the last journeys finishing, the recorder flushing

@@ -10,12 +10,12 @@ from xml.etree import ElementTree as ET
 
 import numpy as np
 
-from harness import comparison as cmp
 from harness.core import bench_compare as benchstats
 from harness.core import compare as core
 from harness.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_INVALID, EXIT_OK, InputError
+from harness.flows import compare as cmp
+from harness.flows.history import last_passing_run
 from harness.flows.options import BASELINE_RUNS_FROM_DIR, practical_rules, write_text
-from harness.history import last_passing_run
 from harness.report import junit
 from harness.report.markdown import targets_markdown
 from harness.report.model import target_rows
@@ -115,15 +115,15 @@ class GateRequest:
 def _judge(run_dir: Path, targets: str | None, strict: bool) -> tuple[dict | None, int, str]:
     """Targets verdict of a finished run: (results, exit code, note)."""
     try:
-        from harness.judge import exit_code_for, judge_run
+        from harness.measure.judge import exit_code_for, judge_run
     except ImportError:
         results_path = run_dir / "results.json"
         if not results_path.exists():
-            return None, EXIT_INVALID, "harness.judge is not available and the run has no results.json"
+            return None, EXIT_INVALID, "harness.measure.judge is not available and the run has no results.json"
         results = json.loads(results_path.read_text(encoding="utf-8"))
         code = {"pass": EXIT_OK, "fail": EXIT_FAILED, "interrupted": EXIT_INTERRUPTED}.get(
             results.get("verdict"), EXIT_INVALID)
-        return results, code, "harness.judge is not available: used the run's results.json as it is"
+        return results, code, "harness.measure.judge is not available: used the run's results.json as it is"
     results = judge_run(run_dir, targets_path=Path(targets) if targets else None, strict=strict, write=True)
     return results, exit_code_for(results), ""
 
@@ -135,8 +135,8 @@ def _run_profile(args: GateRequest) -> tuple[Path, dict | None, int]:
     import secrets
     from datetime import UTC, datetime
 
+    from harness.config.inputs import validate_profile
     from harness.flows.campaign import CampaignRequest, run_campaign
-    from harness.run_inputs import validate_profile
     from harness.rundir import make_run_id
 
     out = args.out

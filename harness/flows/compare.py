@@ -3,7 +3,7 @@
 The imperative shell around :mod:`harness.core.compare`: the run directory's reader gives
 ``requests.csv`` and ``journeys.csv`` (ramp rows excluded, as in every percentile of
 results.json); memory growth comes from ``results.json``'s memory block, or from the same
-function that wrote it (harness.memory.memory_results); the manifest gives the environment
+function that wrote it (harness.measure.memory.memory_results); the manifest gives the environment
 fingerprint. Renderers return strings or
 write to the console they are handed; the command opens the files.
 """
@@ -24,7 +24,7 @@ import pandas as pd
 
 from harness.core import compare as core
 from harness.errors import InputError, RunFailedError
-from harness.memory import memory_results
+from harness.measure.memory import memory_results
 from harness.report import junit
 from harness.report.fmt import md_table
 from harness.rundir import read, schema
@@ -127,7 +127,7 @@ def read_groups(run_dir: Path) -> dict[core.GroupKey, core.Samples]:
 
 def read_growth(run_dir: Path, results: dict | None) -> core.GrowthFigure | None:
     """Memory growth (bytes/hour) with its interval: results.json's ``memory`` block, else the
-    same block computed again by harness.memory.memory_results (the one code path for every
+    same block computed again by harness.measure.memory.memory_results (the one code path for every
     memory-growth figure)."""
     memory = (results or {}).get("memory")
     if not isinstance(memory, dict):

@@ -35,10 +35,10 @@ from pathlib import Path
 import psutil
 from rich.console import Console
 
+from harness.config.profile import Profile, load_profile
 from harness.core import capacity as core
 from harness.core.targets import STAGED_SCOPES
 from harness.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_INVALID, EXIT_OK, InputError
-from harness.profile import Profile, load_profile
 from harness.rundir import (
     DEFAULT_REPORTS_ROOT,
     ensure_writable_dir,
@@ -305,7 +305,7 @@ class CapacitySearch:
         return summary, EXIT_OK if summary["headroom"]["within"] else EXIT_FAILED
 
     def _probe(self, step: core.NextProbe):
-        from harness import orchestration as orch
+        from harness.flows import run as orch
 
         req = self.request
         index = len(self.records) + 1

@@ -22,13 +22,13 @@ from typing import Protocol
 
 from rich.console import Console
 
+from harness.config.profile import Profile
 from harness.errors import EXIT_INTERRUPTED, EXIT_INVALID, RunFailedError
-from harness.locust_process import INTERRUPT_GRACE_S, LoadPlan, LocustRun
-from harness.platform_process import EmbeddedPlatform, StartCancelled
-from harness.profile import Profile
+from harness.execute.locust_process import INTERRUPT_GRACE_S, LoadPlan, LocustRun
+from harness.execute.platform_process import EmbeddedPlatform, StartCancelled
+from harness.execute.sampler import ProcessSampler
+from harness.report.summary import ProgressPrinter, print_summary
 from harness.rundir import EventTail, RunDirectory, read, schema
-from harness.sampler import ProcessSampler
-from harness.summary import ProgressPrinter, print_summary
 
 LOOP_INTERVAL_S = 0.25
 SETTLE_TIMEOUT_S = 30.0  # waiting for in-flight payments to settle before reconciling
@@ -55,7 +55,7 @@ class ServiceUnderTest(Protocol):
 
 @dataclass
 class RunRequest:
-    """Everything one run needs, validated first (harness.run_inputs)."""
+    """Everything one run needs, validated first (harness.config.inputs)."""
 
     argv: list[str]
     profile: Profile
@@ -71,7 +71,7 @@ class RunRequest:
     cpu_profile_stage: str | None = None
     database: str | None = None
     sut_pids: tuple[int, ...] = ()  # processes of a service the harness did not start, sampled as "sut"
-    faults_schedule: tuple = ()  # harness.fault_schedule.FaultSpec, applied to the embedded platform
+    faults_schedule: tuple = ()  # harness.execute.fault_schedule.FaultSpec, applied to the embedded platform
     recorder_options: bool = True
     render_report: bool = True  # False: results.json only (no report.html/.md, junit.xml, charts); `harness report DIR` renders it later
     extra: dict = field(default_factory=dict)
@@ -205,7 +205,7 @@ def execute(request: RunRequest, console: Console | None = None) -> RunOutcome:
 def _start_scraper(target: str, run_dir: RunDirectory, console: Console):
     """Scrape the shop's /metrics into platform/metrics.csv during the load (cache counters,
     request counter for the monitoring delay); None, said on the console, when it cannot start."""
-    from harness.platform_scrape import MetricsScraper
+    from harness.execute.scrape import MetricsScraper
     try:
         scraper = MetricsScraper(target, run_dir.path / schema.METRICS.relative_path)
         scraper.start()
@@ -323,7 +323,7 @@ class _PlatformSide:
 
     def restart_platform(self):
         """The fault schedule's ``restart`` action: the platform again on the same ports."""
-        from harness.fault_schedule import PlatformHandle
+        from harness.execute.fault_schedule import PlatformHandle
         for _, pid in self.platform.pids():
             self.sampler.unwatch(pid)
         self.platform.restart()
@@ -346,7 +346,7 @@ class _PlatformSide:
 
     def _start_faults(self, t0_s: float) -> None:
         try:
-            from harness.fault_schedule import FaultSchedule, PlatformHandle
+            from harness.execute.fault_schedule import FaultSchedule, PlatformHandle
             handle = PlatformHandle.from_port_file(self.platform.port_file, restart=self.restart_platform)
             self.faults = FaultSchedule(self.request.faults_schedule, t0_s, handle, self.run_dir.events.append)
             self.faults.start()
@@ -356,7 +356,7 @@ class _PlatformSide:
 
     def _start_cpu_profile(self) -> None:
         try:
-            from harness.cpu_profile import CpuProfiler
+            from harness.execute.cpu_profile import CpuProfiler
             self.cpu_profiler = CpuProfiler([pid for _, pid in self.platform.pids()],
                                             self.run_dir.profiles_dir.resolve())
             self.cpu_profiler.start()
@@ -392,7 +392,7 @@ class _PlatformSide:
             return self.results
         if collect_ledgers and platform.endpoints is not None and not platform.died:
             try:
-                from harness.reconciliation import collect_platform_ledgers
+                from harness.measure.reconciliation import collect_platform_ledgers
                 endpoints = platform.endpoints
                 self.console.print("waiting for payments to settle, saving the platform's ledgers ...")
                 collect_platform_ledgers(self.run_dir.path, endpoints.shop_url, endpoints.gateway_url,
@@ -409,7 +409,7 @@ def _preload_verdict_modules() -> None:
     measurements must not share the CPU with it."""
     def load() -> None:
         try:
-            import harness.judge  # noqa: F401
+            import harness.measure.judge  # noqa: F401
             import harness.report  # noqa: F401
         except Exception:  # noqa: BLE001 - _judge_and_render reports import errors itself
             pass
@@ -433,14 +433,14 @@ def _conclude(request: RunRequest, run_dir: RunDirectory, end_reason: str, detai
     elif end_reason == "error" or results is None:
         code = EXIT_INVALID
     else:
-        from harness.judge import exit_code_for
+        from harness.measure.judge import exit_code_for
         code = exit_code_for(results)
     return RunOutcome(run_dir.path, end_reason, code, results, detail)
 
 
 def _judge_and_render(request: RunRequest, run_dir: RunDirectory, console: Console) -> dict | None:
     try:
-        from harness.judge import judge_run
+        from harness.measure.judge import judge_run
     except ImportError as error:
         console.print(f"cannot judge the run: {error}", style="red", markup=False)
         return None

@@ -10,11 +10,11 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from harness.analysis import build_results
 from harness.config import paths
 from harness.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_INVALID, EXIT_OK, InputError
+from harness.measure.analysis import build_results
+from harness.measure.verdicts import evaluate, load_targets, overall_verdict
 from harness.rundir import read_manifest, write_json_atomic
-from harness.verdicts import evaluate, load_targets, overall_verdict
 
 #: the documented targets: the shipped profiles/targets.toml (harness.config.paths).
 DEFAULT_TARGETS = paths.default_path(paths.TARGETS)

@@ -1,14 +1,14 @@
 """Analysis: a raw run directory in, the measured part of results.json out.
 
 Reads manifest.json, requests.csv, journeys.csv, samples.csv, events.jsonl and
-platform/metrics.csv (via harness.platform_metrics) (the contract
+platform/metrics.csv (via harness.measure.platform) (the contract
 is docs/run-directory.md) with pandas, and hands plain arrays to the pure core
 (:mod:`harness.core`) for statistics. Everything excludes each stage's ramp except the
 dropped-arrival count. Latency percentiles come from the raw records (exact, nearest-rank);
 intervals from a block bootstrap over time blocks (seeded by the run id, so re-analysing a
 run gives the same numbers); rates carry Clopper-Pearson intervals.
 
-Targets and the overall verdict are added by :mod:`harness.judge`.
+Targets and the overall verdict are added by :mod:`harness.measure.judge`.
 """
 
 from __future__ import annotations
@@ -18,16 +18,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from harness import memory
 from harness.core import blocks, histogram, selfcheck
 from harness.core.journeystats import BUSINESS_DEFINITIONS, business_block, journey_summaries
 from harness.core.stagestats import availability_block, latency_block, p95_difference, seeded_rng
 from harness.core.stats import grouped_summaries
 from harness.errors import InputError
-from harness.fault_schedule import faults_results
-from harness.platform_metrics import DEFINITIONS as PLATFORM_DEFINITIONS
-from harness.platform_metrics import platform_results
-from harness.reconciliation import reconciliation_results
+from harness.measure import memory
+from harness.measure.faults import faults_results
+from harness.measure.platform import DEFINITIONS as PLATFORM_DEFINITIONS
+from harness.measure.platform import platform_results
+from harness.measure.reconciliation import reconciliation_results
 from harness.rundir import read, schema
 from harness.rundir.schema import StageWindow
 
@@ -37,7 +37,7 @@ AVAILABILITY_DEFINITION = (
 
 
 def build_results(run_dir: Path) -> dict:
-    """The results.json dict for a run directory, without targets (see harness.judge).
+    """The results.json dict for a run directory, without targets (see harness.measure.judge).
 
     Raises harness.errors.InputError naming the file (and line) when a raw file that the
     results need is missing or malformed.

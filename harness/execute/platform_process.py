@@ -26,8 +26,8 @@ from urllib.parse import urlsplit
 
 import requests
 
-from harness._proc import log_tail, spawn, terminate_tree
 from harness.errors import RunFailedError
+from harness.execute.children import log_tail, spawn, terminate_tree
 from harness.rundir import EventLog
 
 READY_TIMEOUT_S = 90.0

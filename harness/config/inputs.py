@@ -10,8 +10,8 @@ from urllib.parse import urlsplit
 import requests
 
 from harness.config import paths
+from harness.config.profile import Profile, load_profile
 from harness.errors import InputError, RunFailedError
-from harness.profile import Profile, load_profile
 
 REACH_TIMEOUT_S = 3.0
 
@@ -112,7 +112,7 @@ def validate_targets(path: Path | None, flag: str) -> Path | None:
     the file and the line, so a bad targets file fails before the load, not after it."""
     if path is None:
         return None
-    from harness.verdicts import load_targets  # scipy: only when a run is about to start
+    from harness.config.targets import load_targets
 
     try:
         load_targets(path)
@@ -122,13 +122,13 @@ def validate_targets(path: Path | None, flag: str) -> Path | None:
 
 
 def profile_faults(profile: Profile) -> tuple:
-    """The profile's ``[[faults]]`` as harness.fault_schedule FaultSpecs (InputError naming the
+    """The profile's ``[[faults]]`` as harness.execute.fault_schedule FaultSpecs (InputError naming the
     file and fault); () when there are none or no fault schedule is available."""
     tables = profile.content.get("faults")
     if not tables:
         return ()
     try:
-        from harness.fault_schedule import parse_fault_tables
+        from harness.config.faults import parse_fault_tables
     except ImportError:
         return ()
     return parse_fault_tables(list(tables), profile.path)

@@ -30,7 +30,7 @@ Shape of a profile file::
     memray = false
     cpu_profile_stage = "300%"
 
-    [[faults]]                       # optional, applied by the harness (harness/fault_schedule.py)
+    [[faults]]                       # optional, applied by the harness (harness/execute/fault_schedule.py)
     at_s = 30.0
     target = "gateway"               # shop | gateway | process
     duration_s = 20.0                # optional: put the knobs back after this long
@@ -122,7 +122,7 @@ class Profile:
     request_timeout_s: float = 10.0
     drain_s: float = 30.0
     profilers: Profilers = Profilers()
-    faults: tuple = ()  # harness.fault_schedule.FaultSpec
+    faults: tuple = ()  # harness.execute.fault_schedule.FaultSpec
     path: str = ""
     content: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
@@ -289,9 +289,9 @@ def _parse_profilers(raw: Any, source: str, stages: tuple[Stage, ...]) -> Profil
 
 
 def _parse_faults(raw: Any, source: str) -> tuple:
-    """The ``[[faults]]`` tables as harness.fault_schedule FaultSpecs: one parser for the
+    """The ``[[faults]]`` tables as harness.execute.fault_schedule FaultSpecs: one parser for the
     profile and the schedule that applies them (errors name the file, the fault and the field)."""
-    from harness.fault_schedule import parse_fault_tables
+    from harness.config.faults import parse_fault_tables
 
     if isinstance(raw, list) and any(not isinstance(table, Mapping) for table in raw):
         index = next(i for i, table in enumerate(raw) if not isinstance(table, Mapping))

@@ -1,4 +1,4 @@
-"""Faults on a schedule during a run, and each fault's measured effect afterwards.
+"""Faults on a schedule during a run (their effect afterwards: harness.measure.faults).
 
 A profile's ``[[faults]]`` tables (times are seconds after the run's t0)::
 
@@ -22,8 +22,8 @@ its workers; ``restart`` asks the orchestration to start the platform again.
 
 Every change is recorded as a ``fault`` event in events.jsonl (``target``, ``knob`` with nested
 knobs dotted, ``value``, plus ``fault_index``, ``phase`` on|off, ``label``, and ``ok``/``error``
-when it could not be applied), so ``faults_results`` can later rebuild each fault's window
-from the run directory alone.
+when it could not be applied), so ``harness.measure.faults.faults_results`` can later rebuild
+each fault's window from the run directory alone. Parsing the tables: harness.config.faults.
 """
 
 from __future__ import annotations
@@ -35,106 +35,21 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import requests
 
-from harness.errors import InputError
-
-FAULT_TARGETS = ("shop", "gateway", "process")
-PROCESS_ACTIONS = ("kill-worker", "kill-platform", "restart")
-FAULT_KEYS = frozenset({"at_s", "target", "knobs", "action", "duration_s", "label"})
-ADMIN_PATHS = {"shop": "/admin/faults", "gateway": "/sim/faults"}
-
-
-@dataclass(frozen=True)
-class FaultSpec:
-    """One scheduled fault: knobs on a service, or an action on the platform's processes."""
-
-    index: int
-    at_s: float
-    target: str
-    knobs: Mapping[str, Any] = field(default_factory=dict)
-    action: str | None = None
-    duration_s: float | None = None
-    label: str = ""
-
-
-def parse_fault_tables(tables: Any, source: str) -> tuple[FaultSpec, ...]:
-    """Validate a profile's ``[[faults]]`` (a list of dicts, or profile.Fault-like objects).
-
-    ``source`` names the file in errors. Raises InputError naming the file, the fault's number
-    and the field, e.g. ``p.toml: [[faults]] #2 action: must be one of kill-worker, ...``.
-    """
-    if tables is None:
-        return ()
-    if not isinstance(tables, list | tuple):
-        raise InputError(f"{source}: faults: must be an array of tables ([[faults]]), got {type(tables).__name__}")
-    specs = []
-    for index, raw in enumerate(tables):
-        if not isinstance(raw, Mapping):
-            raw = {key: getattr(raw, key) for key in FAULT_KEYS if getattr(raw, key, None) is not None}
-        where = f"{source}: [[faults]] #{index + 1}"
-        unknown = sorted(set(raw) - FAULT_KEYS)
-        if unknown:
-            raise InputError(f"{where}: unknown key {unknown[0]!r} (known: {', '.join(sorted(FAULT_KEYS))})")
-        at_s = raw.get("at_s")
-        if isinstance(at_s, bool) or not isinstance(at_s, int | float) or at_s < 0:
-            raise InputError(f"{where} at_s: must be a number of seconds >= 0, got {at_s!r}")
-        target = raw.get("target")
-        if target not in FAULT_TARGETS:
-            raise InputError(f"{where} target: must be one of {', '.join(FAULT_TARGETS)}, got {target!r}")
-        knobs = raw.get("knobs", {})
-        action = raw.get("action")
-        if not isinstance(knobs, Mapping):
-            raise InputError(f"{where} knobs: must be a table of fault knobs, got {type(knobs).__name__}")
-        if target == "process":
-            if action not in PROCESS_ACTIONS:
-                raise InputError(f"{where} action: must be one of {', '.join(PROCESS_ACTIONS)}, got {action!r}")
-            if knobs:
-                raise InputError(f"{where} knobs: a process fault takes an action, not knobs")
-        else:
-            if action is not None:
-                raise InputError(f"{where} action: only target = \"process\" takes an action")
-            if not knobs:
-                raise InputError(f"{where} knobs: a {target} fault needs at least one knob")
-        duration_s = raw.get("duration_s")
-        if duration_s is not None:
-            if isinstance(duration_s, bool) or not isinstance(duration_s, int | float) or duration_s <= 0:
-                raise InputError(f"{where} duration_s: must be a number of seconds > 0, got {duration_s!r}")
-            if target == "process":
-                raise InputError(f"{where} duration_s: a process action is instantaneous")
-        label = raw.get("label", "")
-        if not isinstance(label, str):
-            raise InputError(f"{where} label: must be a string, got {label!r}")
-        specs.append(
-            FaultSpec(index, float(at_s), target, dict(knobs), action,
-                      float(duration_s) if duration_s is not None else None, label or _default_label(target, knobs, action))
-        )
-    return tuple(specs)
-
-
-def _default_label(target: str, knobs: Mapping, action: str | None) -> str:
-    if action:
-        return action
-    return f"{target}: " + ", ".join(f"{k}={v}" for k, v in flatten_knobs(knobs).items())
-
-
-def flatten_knobs(knobs: Mapping, prefix: str = "") -> dict[str, Any]:
-    """Nested knob tables as dotted names: ``{"notify": {"loss_rate": 0.1}}`` → ``{"notify.loss_rate": 0.1}``.
-
-    Latency distributions (tables with a ``kind``) stay whole: they are one value.
-    """
-    flat: dict[str, Any] = {}
-    for key, value in knobs.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, Mapping) and value and "kind" not in value:
-            flat.update(flatten_knobs(value, f"{name}."))
-        else:
-            flat[name] = value
-    return flat
+from harness.config.faults import (  # noqa: F401  (re-exported: the schedule's vocabulary)
+    ADMIN_PATHS,
+    FAULT_KEYS,
+    FAULT_TARGETS,
+    PROCESS_ACTIONS,
+    FaultSpec,
+    flatten_knobs,
+    parse_fault_tables,
+)
 
 
 @dataclass
@@ -316,86 +231,3 @@ class FaultSchedule:
         except Exception as error:
             fields.update(ok=False, error=f"{type(error).__name__}: {error}")
         self.record("fault", t_s=t_s, **fields)
-
-
-# --- effects, from the run directory alone ------------------------------------------------------
-def _fault_windows(events: list[dict]) -> list[dict]:
-    """Group ``fault`` events by ``fault_index`` into windows: start (first "on"), end (first "off")."""
-    windows: dict[int, dict] = {}
-    for event in events:
-        if event.get("kind") != "fault" or "fault_index" not in event:
-            continue
-        window = windows.setdefault(int(event["fault_index"]), {
-            "index": int(event["fault_index"]), "label": event.get("label", ""), "target": event.get("target"),
-            "start_t_s": None, "end_t_s": None, "knobs": {}, "action": None, "errors": []})
-        t_s = float(event["t_s"])
-        if event.get("ok") is False:
-            window["errors"].append(str(event.get("error", "")))
-        if event.get("phase", "on") == "on":
-            window["start_t_s"] = t_s if window["start_t_s"] is None else min(window["start_t_s"], t_s)
-            if event.get("knob") == "action":
-                window["action"] = event.get("value")
-            elif event.get("knob") != "error":
-                window["knobs"][event["knob"]] = event.get("value")
-        elif window["end_t_s"] is None:
-            window["end_t_s"] = t_s
-    return [w for _, w in sorted(windows.items()) if w["start_t_s"] is not None]
-
-
-def _in_scope(names, target: str):
-    is_gateway = names.str.contains("/gateway/", regex=False)
-    if target == "gateway":
-        return is_gateway
-    if target == "shop":
-        return ~is_gateway
-    return names == names  # process faults: every request
-
-
-def faults_results(run_dir: Path, availability_target: float = 0.99, hold_s: int = 5) -> list[dict]:
-    """Each scheduled fault's effect, from ``events.jsonl`` and ``requests.csv`` of ``run_dir``.
-
-    Scope: gateway faults are judged on requests to ``/gateway/``, shop faults on the others,
-    process faults on all. ``availability_target`` (fraction) and ``hold_s`` (seconds) define
-    recovery (harness.core.recovery). A fault never switched off is judged up to the data's
-    end; "before" starts where the previous fault started, "after" ends where the next one
-    starts. [] when the run had no faults.
-    """
-    from harness.core.recovery import SecondCounts, fault_effect
-    from harness.rundir import read  # deferred: pandas is heavy, and only needed here
-
-    run_dir = Path(run_dir)
-    windows = _fault_windows(read.read_events(run_dir))
-    if not windows:
-        return []
-    requests_df = read.read_requests(run_dir, columns=["t_s", "name", "ok", "error_kind"])
-    requests_df["second"] = requests_df["t_s"].astype(float).floordiv(1).astype(int)
-    requests_df["ok"] = requests_df["ok"].astype(int)
-    requests_df["name"] = requests_df["name"].astype(object).fillna("").astype(str)
-    requests_df["error_kind"] = requests_df["error_kind"].astype(object)
-    results = []
-    for window in windows:
-        scoped = requests_df[_in_scope(requests_df["name"], window["target"] or "process")]
-        per_second = []
-        for second, group in scoped.groupby("second"):
-            failed = group[group["ok"] == 0]
-            kinds = failed["error_kind"].fillna("unknown").replace("", "unknown").value_counts()
-            per_second.append(SecondCounts(int(second), int((group["ok"] == 1).sum()), len(failed),
-                                           {str(k): int(v) for k, v in kinds.items()}))
-        start = window["start_t_s"]
-        if window["action"] is not None:
-            end = start
-        elif window["end_t_s"] is not None:
-            end = window["end_t_s"]
-        else:  # still on at the end of the run
-            end = max(start, max((s.second_t_s + 1 for s in per_second), default=start))
-        since = max((w["start_t_s"] for w in windows if w["start_t_s"] < start), default=None)
-        until = min((w["start_t_s"] for w in windows if w["start_t_s"] > start), default=None)
-        effect = fault_effect(per_second, start, end, availability_target, hold_s, since_t_s=since, until_t_s=until)
-        results.append({
-            "index": window["index"], "label": window["label"], "target": window["target"],
-            "action": window["action"], "knobs": window["knobs"],
-            "scope": {"gateway": "gateway requests", "shop": "shop requests"}.get(window["target"], "all requests"),
-            "switched_off": window["end_t_s"] is not None or window["action"] is not None,
-            "apply_errors": window["errors"], **effect,
-        })
-    return results

@@ -1,0 +1,1 @@
+"""Processes: Locust, the platform supervisor, samplers, the metrics scrape, py-spy, the fault scheduler."""
