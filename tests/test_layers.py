@@ -40,7 +40,7 @@ def library_modules() -> list[Path]:
 
 def test_the_scan_sees_the_library_and_recognises_command_imports():
     names = {p.relative_to(HARNESS).as_posix() for p in library_modules()}
-    assert {"gating.py", "orchestration.py", "flows/leak.py", "core/capacity.py"} <= names
+    assert {"flows/gate.py", "flows/run.py", "flows/leak.py", "core/capacity.py"} <= names
     assert "cli.py" not in names and not any(n.startswith("commands/") for n in names)
     text = ("from harness.commands.compare import x\nfrom harness import commands\nimport harness.commands.gate\n"
             "from ..commands import campaign\nimportlib.import_module('harness.commands.leak')\n")
