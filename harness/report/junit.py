@@ -106,11 +106,20 @@ def validity_case(verdict: str, reasons: Iterable[str]) -> ET.Element | None:
     return testcase("run.validity", "run", verdict, f"run {verdict}: {reason}")
 
 
+def abort_case(abort: Mapping | None) -> ET.Element | None:
+    """The ``run.abort`` testcase (a <failure>) when an [abort] condition stopped the load."""
+    if not abort:
+        return None
+    return testcase("run.abort", "run", "fail", f"run aborted: {abort.get('description') or abort.get('condition')}")
+
+
 def run_cases(results: Mapping, *, strict: bool = False) -> list[ET.Element]:
     """The testcases of a judged run (results.json): ``run.validity`` when it is invalid or
-    interrupted, then one per target."""
+    interrupted, ``run.abort`` when an [abort] condition stopped it, then one per target."""
     validity = validity_case(str(results.get("verdict", "")), results.get("invalid_reasons") or [])
-    return ([validity] if validity is not None else []) + target_cases(results.get("targets") or [], strict=strict)
+    aborted = abort_case(results.get("abort"))
+    head = [case for case in (validity, aborted) if case is not None]
+    return head + target_cases(results.get("targets") or [], strict=strict)
 
 
 def testsuite(name: str, cases: Iterable[ET.Element], *, timestamp: str = "") -> ET.Element:
