@@ -99,7 +99,8 @@ def parse_entry(text: str, source: str = "") -> AllowEntry:
     if literal is not None:
         return AllowEntry(raw, address=literal, port=port, source=source)
     name = host.lower().rstrip(".")
-    if not name or not all(part and all(c.isalnum() or c in "-_" for c in part) for part in name.split(".")):
+    if not name or not all(part and part[0] != "-" and part[-1] != "-" and all(c.isalnum() or c in "-_" for c in part)
+                           for part in name.split(".")):
         raise ValueError(f"{where}{raw!r}: not a host name, an address or a CIDR network")
     return AllowEntry(raw, name=name, port=port, source=source)
 
