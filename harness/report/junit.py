@@ -156,6 +156,7 @@ class JunitReport:
     verdict: str
     invalid_reasons: list[str]
     targets: list[dict]
+    abort: dict | None = None  # results.json ``abort``: the [abort] condition that stopped the load
 
     @classmethod
     def from_results(cls, results: dict, manifest: dict) -> JunitReport:
@@ -163,11 +164,13 @@ class JunitReport:
         return cls(str(results.get("run_id") or manifest.get("run_id") or "run"),
                    str(manifest.get("started_at") or ""), str(results.get("verdict", "")),
                    [str(r) for r in results.get("invalid_reasons") or []],
-                   [t for t in results.get("targets") or [] if isinstance(t, dict)])
+                   [t for t in results.get("targets") or [] if isinstance(t, dict)],
+                   results.get("abort") if isinstance(results.get("abort"), dict) else None)
 
     def element(self) -> ET.Element:
         """The <testsuite> element."""
-        cases = run_cases({"verdict": self.verdict, "invalid_reasons": self.invalid_reasons, "targets": self.targets})
+        cases = run_cases({"verdict": self.verdict, "invalid_reasons": self.invalid_reasons, "targets": self.targets,
+                           "abort": self.abort})
         return testsuite(f"harness targets {self.run_id}", cases, timestamp=self.timestamp)
 
     def render(self, stream: TextIO) -> None:
