@@ -325,9 +325,8 @@ def _drive(request: RunRequest, run_dir: RunDirectory, load: LocustRun, side: _P
                 console.print(f"abort: {abort.describe()}; stopping the load, keeping what was measured ...",
                               style="bold red")
                 load.interrupt()
-            returncode = _follow_interrupts(load, signals, run_dir, progress, console, interrupt_sent_s)
-            if signals.received and interrupt_sent_s is None:
-                interrupt_sent_s = time.monotonic()
+            interrupt_sent_s, returncode = _follow_interrupts(load, signals, run_dir, progress, console,
+                                                              interrupt_sent_s)
     finally:
         if health is not None:
             health.stop()
@@ -349,10 +348,12 @@ def _drive(request: RunRequest, run_dir: RunDirectory, load: LocustRun, side: _P
 
 
 def _follow_interrupts(load: LocustRun, signals: _Signals, run_dir: RunDirectory, progress, console: Console,
-                       interrupt_sent_s: float | None) -> int | None:
+                       interrupt_sent_s: float | None) -> tuple[float | None, int | None]:
     """One turn of the loop's interrupt handling (``interrupt_sent_s``: when the load was asked to
-    stop, by a signal or an abort); Locust's exit code once it ended, else None after a pause."""
+    stop, by a signal or an abort): that time, and Locust's exit code once it ended (else None,
+    after a pause)."""
     if signals.received and interrupt_sent_s is None:
+        interrupt_sent_s = time.monotonic()
         run_dir.events.append("interrupt", signal=signals.received[0])
         progress.close()
         console.print(f"{signals.received[0]}: stopping the load, keeping what was measured ...")
@@ -363,7 +364,7 @@ def _follow_interrupts(load: LocustRun, signals: _Signals, run_dir: RunDirectory
     returncode = load.poll()
     if returncode is None:
         time.sleep(LOOP_INTERVAL_S)
-    return returncode
+    return interrupt_sent_s, returncode
 
 
 class _PlatformSide:
