@@ -15,7 +15,7 @@ as our profile's path) and ``--run-dir DIR`` (default: a new temporary directory
 - master: absorbs the workers' reports (``worker_report``) and sends the workers the plan
   (t0, worker count, the profile's content) in a custom message when the test starts.
 Only the local runner or the master writes files: events.jsonl (``run_start`` with ``t0_s``,
-``stage_start``/``stage_end``, ``progress`` every ~2 s: its intended rate is the average over the
+``stage_start``/``stage_end``, ``progress`` every ~1 s: its intended rate is the average over the
 stage so far, ramp included, like the achieved one), rows flushed every second, and
 ``histograms/<stage>.json`` at each stage end and again when Locust quits.
 """
@@ -40,6 +40,7 @@ from locust.runners import MasterRunner, WorkerRunner
 from harness.config import paths
 from harness.config.profile import Profile, load_profile, parse_profile
 from harness.errors import InputError
+from loadtests import ceiling
 from loadtests.arrivals import cumulative_journeys
 from loadtests.locust_client import RequestFailure, exception_kind
 from loadtests.records import RECORDING_FAILED_EXIT, Recorder, RunWriter
@@ -49,7 +50,7 @@ log = logging.getLogger("loadtests.recorder")
 PLAN_MESSAGE = "harness_load_plan"
 DEFAULT_PROFILE = paths.SMOKE_PROFILE  # shipped with the harness: found from any directory
 FLUSH_INTERVAL_S = 1.0
-PROGRESS_INTERVAL_S = 2.0
+PROGRESS_INTERVAL_S = 1.0
 START_LEAD_S = 1.0  # users spawn before t0, so the first arrivals find them idle
 locust.runners.WORKER_REPORT_INTERVAL = 1.0
 
@@ -224,6 +225,7 @@ class LoadRun:
 
 
 RUN = LoadRun()
+RUN.plan_listeners.append(ceiling.configure)  # the profile's max_requests_per_s, this process's share
 
 
 def resolve_path(path: str) -> Path:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import os
 from collections.abc import Iterable
 from pathlib import Path
@@ -259,6 +260,8 @@ class RunWriter:
         self._events_fd = os.open(self.run_dir / "events.jsonl", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         self._progress: dict[str, _StageProgress] = {}
         self._window_requests = 0
+        self._window_failures = 0
+        self._window_ms: list[float] = []  # this progress interval's response times (its P95, for [abort])
         self.workers_in_flight: dict[str, int] = {}
         self.closed = False
         self.failure: str | None = None  # the first write that failed: "cannot write PATH: why"
@@ -293,6 +296,8 @@ class RunWriter:
         progress.requests += 1
         progress.failures += row[6] == 0
         self._window_requests += 1
+        self._window_failures += row[6] == 0
+        self._window_ms.append(row[5])
 
     def add_journey(self, row: tuple) -> None:
         """Write one journeys.csv row (tuple in JOURNEY_COLUMNS order)."""
@@ -345,7 +350,11 @@ class RunWriter:
         results; None while only ramp requests were seen)."""
         progress = self._stage(stage)
         requests_per_s = self._window_requests / window_s if window_s > 0 else 0.0
-        self._window_requests = 0
+        window_requests, window_failures, window_p95_ms = self._window_requests, self._window_failures, None
+        if self._window_ms:
+            ordered = sorted(float(ms) for ms in self._window_ms)
+            window_p95_ms = ordered[max(math.ceil(0.95 * len(ordered)) - 1, 0)]  # nearest rank
+        self._window_requests, self._window_failures, self._window_ms = 0, 0, []
         p95_us = self.histograms.percentile_us(stage, "requests", 95)  # the stage's, ramp left out
         return self.event(
             "progress", t_s,
@@ -358,6 +367,10 @@ class RunWriter:
             failures=progress.failures,
             requests=progress.requests,
             dropped=progress.dropped,
+            window_s=round(window_s, 3),  # this interval's own figures: the live [abort] conditions' input
+            window_requests=window_requests,
+            window_failures=window_failures,
+            window_p95_ms=None if window_p95_ms is None else round(window_p95_ms, 3),
         )  # fmt: skip
 
     def write_histograms(self, stages: Iterable[str]) -> None:

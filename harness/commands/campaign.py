@@ -12,6 +12,13 @@ Example:
     harness campaign --profile profiles/step-300.toml
     harness campaign --profile profiles/smoke.toml --workers 2 --faults documented-problems
     harness campaign --target http://127.0.0.1:8000 --profile profiles/smoke.toml --out /tmp/run1
+    harness campaign --target https://staging.example.com --allow-host staging.example.com \
+        --allow-host 10.20.0.0/16 --preflight
+
+A --target other than loopback must be on the allow-list (--allow-host, HARNESS_ALLOW_HOSTS,
+--allow-hosts-file), and so must every address its name resolves to; a pre-flight prints what
+will be hit before any load. A profile's [abort] conditions stop the load (end_reason aborted,
+verdict fail, exit 1); its max_requests_per_s caps the generators (docs/distributed.md).
 """
 
 from __future__ import annotations
@@ -28,7 +35,7 @@ from harness.flows.campaign import (  # noqa: F401 - check_workers: also `harnes
 )
 
 NAME = "campaign"
-HELP = "run the journeys' load profile against the embedded platform (or a loopback --target)"
+HELP = "run the journeys' load profile against the embedded platform (or an allowed --target)"
 
 
 def prepare_parser(parser: argparse.ArgumentParser) -> None:
@@ -37,7 +44,9 @@ def prepare_parser(parser: argparse.ArgumentParser) -> None:
                         help=f"load profile TOML, from this directory or the shipped profiles/ "
                              f"(default {DEFAULT_PROFILE}, shipped)")
     parser.add_argument("--target", metavar="URL",
-                        help="a running platform on this machine (loopback only); default: start the embedded one")
+                        help="a running platform (any http(s) URL; a host other than loopback must be on the "
+                             "allow-list: --allow-host); default: start the embedded one")
+    add_safety_flags(parser)
     add_load_flags(parser)
     parser.add_argument("--platform-workers", type=int, metavar="N",
                         help="shop worker processes of the embedded platform (gunicorn), default 1")
@@ -54,6 +63,29 @@ def prepare_parser(parser: argparse.ArgumentParser) -> None:
                         help="py-spy CPU profile of the platform during STAGE (default: the profile's "
                              "[profilers] cpu_profile_stage; 'none' for none)")
     parser.add_argument("--locustfile", help=argparse.SUPPRESS)  # default: the shipped DEFAULT_LOCUSTFILE
+
+
+def add_safety_flags(parser: argparse.ArgumentParser, preflight: bool = True) -> None:
+    """The safety catch's flags, on every command that sends load (docs/distributed.md)."""
+    parser.add_argument("--allow-host", action="append", metavar="HOST[:PORT]|CIDR",
+                        help="allow load to this host (name or address, optionally one port) or to addresses in "
+                             "this network (repeatable; also HARNESS_ALLOW_HOSTS=a,b); loopback is always allowed; "
+                             "a name's resolved addresses must be allowed too")
+    parser.add_argument("--allow-hosts-file", metavar="FILE",
+                        help="allow-list entries, one per line (# comments), merged with --allow-host")
+    parser.add_argument("--ca-bundle", metavar="FILE",
+                        help="CA certificates (PEM) to verify an https target against (verification is always on)")
+    if not preflight:
+        return
+    parser.add_argument("--preflight", action="store_true",
+                        help="print the pre-flight (target, addresses, TLS, stages, peak rates), check the target "
+                             "answers, and exit 0 without sending load")
+
+
+def safety_fields(args: argparse.Namespace) -> dict:
+    """The CampaignRequest fields of add_safety_flags' flags."""
+    return {"allow_hosts": tuple(args.allow_host or ()), "allow_hosts_file": args.allow_hosts_file,
+            "ca_bundle": args.ca_bundle, "preflight_only": args.preflight}
 
 
 def add_load_flags(parser: argparse.ArgumentParser) -> None:
@@ -74,4 +106,4 @@ def run(args: argparse.Namespace) -> int:
         profile=args.profile, target=args.target, workers=args.workers, platform_workers=args.platform_workers,
         faults=args.faults, database=args.database, targets=args.targets, strict=args.strict,
         memray=args.memray, cpu_profile=args.cpu_profile, locustfile=args.locustfile,
-        sut_pids=tuple(args.sut_pid or ()), out=args.out)).exit_code
+        sut_pids=tuple(args.sut_pid or ()), out=args.out, **safety_fields(args))).exit_code

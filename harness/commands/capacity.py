@@ -32,6 +32,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from harness.commands.campaign import add_safety_flags
 from harness.config import paths
 from harness.errors import InputError
 
@@ -49,7 +50,10 @@ def prepare_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--profile", metavar="FILE",
                         help=f"base profile: nominal rate, journey mix and settings (default {DEFAULT_PROFILE}, shipped); "
                              "its stages are replaced by the probes")
-    parser.add_argument("--target", metavar="URL", help="a running platform on this machine (loopback only)")
+    parser.add_argument("--target", metavar="URL",
+                        help="a running platform (any http(s) URL; a host other than loopback must be on the "
+                             "allow-list: --allow-host)")
+    add_safety_flags(parser, preflight=False)
     parser.add_argument("--targets", metavar="FILE", help=f"targets file (default {DEFAULT_TARGETS}, shipped)")
     parser.add_argument("--workers", type=int, default=0, metavar="N",
                         help="Locust worker processes under a master (default 0: one local process)")
@@ -79,6 +83,7 @@ def _positive(value: float, flag: str, minimum: float = 0.0, inclusive: bool = F
 
 def build_request(args: argparse.Namespace):
     """Validate every flag and file; returns a harness.flows.capacity.CapacityRequest."""
+    from harness.config import allow
     from harness.config import inputs as check
     from harness.flows.capacity import CapacityRequest
 
@@ -95,17 +100,20 @@ def build_request(args: argparse.Namespace):
     targets_path = check.input_file(args.targets, DEFAULT_TARGETS, "--targets")
     faults = check.resolve_faults(args.faults)
     locustfile = str(check.input_file(args.locustfile, DEFAULT_LOCUSTFILE, "--locustfile"))
-    target = None
+    safety = allow.safety_from(args.allow_host, args.allow_hosts_file, args.ca_bundle)
+    target, checked = None, None
     if args.target:
-        target = check.require_loopback(args.target, "--target")
+        checked = allow.check_target_allowed(args.target, "--target", safety)  # before any connection
+        target = checked.url
         if args.faults or args.platform_workers:
             raise InputError("--faults and --platform-workers apply to the embedded platform; drop them with --target")
-        check.check_target(target, "--target", health_path="/healthz")
+        check.check_target(target, "--target", health_path="/healthz", verify=safety.verify)
     return CapacityRequest(
         argv=["harness", *sys.argv[1:]], profile=profile, targets_path=targets_path, locustfile=locustfile,
         target=target, workers=args.workers, platform_workers=args.platform_workers, faults=faults,
         budget_s=budget_min * 60.0, probe_s=probe_s, ramp_s=min(5.0, probe_s / 5.0), step_factor=step,
-        start_factor=start, resolution=resolution, strict=args.strict, out=args.out)
+        start_factor=start, resolution=resolution, strict=args.strict, out=args.out, checked_target=checked,
+        safety=safety)
 
 
 def run(args: argparse.Namespace) -> int:

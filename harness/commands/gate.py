@@ -37,6 +37,14 @@ def prepare_parser(parser: argparse.ArgumentParser) -> None:
     source.add_argument("--profile", metavar="FILE", help="run this load profile (embedded platform)")
     source.add_argument("--run", type=Path, metavar="RUN_DIR", help="judge this finished run directory")
     parser.add_argument("--faults", metavar="PRESET|FILE", help="with --profile: fault preset of the platform")
+    parser.add_argument("--target", metavar="URL",
+                        help="with --profile: a running platform instead of the embedded one (the allow-list "
+                             "applies: --allow-host)")
+    parser.add_argument("--allow-host", action="append", metavar="HOST[:PORT]|CIDR",
+                        help="with --target: allow load to this host or network (repeatable; also "
+                             "HARNESS_ALLOW_HOSTS); loopback is always allowed")
+    parser.add_argument("--allow-hosts-file", metavar="FILE", help="allow-list entries, one per line")
+    parser.add_argument("--ca-bundle", metavar="FILE", help="CA certificates to verify an https --target against")
     parser.add_argument("--out", type=Path, metavar="DIR", help="with --profile: run directory")
     parser.add_argument("--baseline", default="last-pass", metavar="RUN_DIR|last-pass|none",
                         help="baseline run directory, last-pass (default: newest passing run of the "
@@ -74,4 +82,5 @@ def run(args: argparse.Namespace) -> int:
         reports=args.reports, targets=args.targets, strict=args.strict, benchmark_json=list(args.benchmark_json),
         benchmark_baseline=list(args.benchmark_baseline), benchmark_method=args.benchmark_method,
         benchmark_quantile=args.benchmark_quantile, junit=args.junit, markdown=args.markdown,
-        practical=list(args.practical), seed=args.seed))
+        practical=list(args.practical), seed=args.seed, target=args.target,
+        allow_hosts=tuple(args.allow_host or ()), allow_hosts_file=args.allow_hosts_file, ca_bundle=args.ca_bundle))

@@ -16,11 +16,11 @@ import argparse
 import sys
 from pathlib import Path
 
-from harness.commands.campaign import add_load_flags, check_workers
+from harness.commands.campaign import add_load_flags, add_safety_flags, check_workers
 from harness.config import paths
 
 NAME = "run"
-HELP = "run any locustfile against a service on this machine (loopback), recorded and judged"
+HELP = "run any locustfile against a service (loopback, or a host on the allow-list), recorded and judged"
 DEFAULT_PROFILE = paths.SMOKE_PROFILE  # shipped, found from any directory (harness.config.paths)
 DEFAULT_TARGETS = paths.TARGETS
 # Loaded beside the user's locustfile: the --profile/--run-dir options, the recorder and the
@@ -32,7 +32,9 @@ def prepare_parser(parser: argparse.ArgumentParser) -> None:
     """Declare the flags of ``harness run``."""
     parser.add_argument("--locustfile", required=True, metavar="FILE", help="the locustfile to run")
     parser.add_argument("--host", required=True, metavar="URL",
-                        help="the service under test, on this machine (loopback only)")
+                        help="the service under test (any http(s) URL; a host other than loopback must be on the "
+                             "allow-list: --allow-host)")
+    add_safety_flags(parser)
     parser.add_argument("--profile", metavar="FILE",
                         help=f"load profile TOML, from this directory or the shipped profiles/ "
                              f"(default {DEFAULT_PROFILE}, shipped)")
@@ -52,6 +54,7 @@ def locustfiles_for(user_locustfile: Path) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """Validate, then run the locustfile against --host; returns the exit code."""
+    from harness.config import allow
     from harness.config import inputs as check
     from harness.flows import run as orch
 
@@ -59,11 +62,16 @@ def run(args: argparse.Namespace) -> int:
     workers = check_workers(args.workers)
     locustfile = check.require_file(args.locustfile, "--locustfile")
     targets_path = check.validate_targets(check.input_file(args.targets, DEFAULT_TARGETS, "--targets"), "--targets")
-    host = check.require_loopback(args.host, "--host")
-    check.check_target(host, "--host", health_path=None)
+    safety = allow.safety_from(args.allow_host, args.allow_hosts_file, args.ca_bundle)
+    checked = allow.check_target_allowed(args.host, "--host", safety)  # before any connection
+    host = checked.url
+    check.check_target(host, "--host", health_path=None, verify=safety.verify)
     request = orch.RunRequest(
         argv=["harness", *sys.argv[1:]], profile=profile, locustfile=locustfiles_for(locustfile),
         target=host, workers=workers, out=args.out, targets_path=targets_path, strict=args.strict,
-        sut_pids=check.require_pids(args.sut_pid, "--sut-pid"),
+        sut_pids=check.require_pids(args.sut_pid, "--sut-pid"), checked_target=checked, safety=safety,
+        shop_journeys=False, health_path="/",
     )
+    if args.preflight:
+        return orch.preflight_only(request).exit_code
     return orch.execute(request).exit_code

@@ -3,9 +3,7 @@ RunFailedError (exit 2) whose message names the file, field or flag at fault."""
 
 from __future__ import annotations
 
-import ipaddress
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import requests
 
@@ -53,31 +51,13 @@ def resolve_faults(value: str | None, flag: str = "--faults") -> str | None:
     return str(input_file(value, None, flag).resolve())
 
 
-def require_loopback(url: str, flag: str) -> str:
-    """``url`` without a trailing slash if it is http(s) on a loopback address; else InputError
-    naming ``flag`` (load is only ever sent to this machine)."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise InputError(f"{flag} {url!r}: not an http:// or https:// URL with a host")
-    host = parts.hostname
-    loopback = host == "localhost"
-    if not loopback:
-        try:
-            loopback = ipaddress.ip_address(host).is_loopback
-        except ValueError:
-            loopback = False
-    if not loopback:
-        raise InputError(f"{flag} {url!r}: refused, {host} is not a loopback address; this harness "
-                         "only sends load to this machine (127.0.0.1, ::1 or localhost)")
-    return url.rstrip("/")
-
-
-def check_target(url: str, flag: str, health_path: str | None = "/healthz") -> None:
+def check_target(url: str, flag: str, health_path: str | None = "/healthz", verify: bool | str = True) -> None:
     """Fail within seconds (RunFailedError) if ``url`` does not answer HTTP; with ``health_path``,
-    it must answer that path with 200."""
+    it must answer that path with 200. Call it only once the URL passed the safety catch
+    (harness.config.allow.check_target_allowed); ``verify``: TLS verification (a CA bundle path)."""
     probe = url + (health_path or "")
     try:
-        response = requests.get(probe, timeout=REACH_TIMEOUT_S)
+        response = requests.get(probe, timeout=REACH_TIMEOUT_S, verify=verify)
     except requests.ConnectionError as error:
         raise RunFailedError(f"{flag} {url}: unreachable, nothing accepted a connection "
                              f"({_root_cause(error)}); is the service running?") from error

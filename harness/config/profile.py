@@ -50,6 +50,7 @@ from types import MappingProxyType
 from typing import Any
 
 from harness.config.paths import MIX
+from harness.core.abort import AbortRules, WindowRule
 from harness.errors import InputError
 
 PROFILE_KEYS = frozenset(
@@ -65,11 +66,14 @@ PROFILE_KEYS = frozenset(
         "arrivals",
         "request_timeout_s",
         "drain_s",
+        "max_requests_per_s",
     }
 )
 STAGE_KEYS = frozenset({"name", "load_factor", "duration_s", "ramp_s"})
 PROFILER_KEYS = frozenset({"memray", "cpu_profile_stage"})
-TOP_KEYS = frozenset({"profile", "stages", "profilers", "faults"})
+TOP_KEYS = frozenset({"profile", "stages", "profilers", "faults", "abort"})
+ABORT_KEYS = frozenset({"error_ratio", "p95_ms", "health_failures"})
+ABORT_WINDOW_KEYS = frozenset({"above", "for_s", "min_requests"})
 ARRIVAL_KINDS = ("poisson", "uniform")
 
 
@@ -123,6 +127,8 @@ class Profile:
     drain_s: float = 30.0
     profilers: Profilers = Profilers()
     faults: tuple = ()  # harness.execute.fault_schedule.FaultSpec
+    max_requests_per_s: float | None = None  # the generators' ceiling, in total across workers
+    abort: AbortRules = AbortRules()  # [abort]: conditions that stop the load (harness.core.abort)
     path: str = ""
     content: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
@@ -226,6 +232,10 @@ def parse_profile(data: Mapping[str, Any], source: str = "<profile>") -> Profile
     stages = _parse_stages(data.get("stages"), source)
     profilers = _parse_profilers(data.get("profilers", {}), source, stages)
     faults = _parse_faults(data.get("faults", []), source)
+    ceiling = None
+    if "max_requests_per_s" in section:
+        ceiling = get.number("max_requests_per_s", minimum=0.0, exclusive=True)
+    abort = _parse_abort(data.get("abort", {}), source)
     return Profile(
         name=name,
         description=get.str("description", default=""),
@@ -241,6 +251,8 @@ def parse_profile(data: Mapping[str, Any], source: str = "<profile>") -> Profile
         stages=stages,
         profilers=profilers,
         faults=faults,
+        max_requests_per_s=ceiling,
+        abort=abort,
         path=source,
         content=MappingProxyType(dict(data)),
     )
@@ -286,6 +298,33 @@ def _parse_profilers(raw: Any, source: str, stages: tuple[Stage, ...]) -> Profil
         names = ", ".join(s.name for s in stages)
         raise InputError(f"{source}: [profilers] cpu_profile_stage: no stage named {stage!r} (stages: {names})")
     return Profilers(memray=memray, cpu_profile_stage=stage)
+
+
+def _parse_abort(raw: Any, source: str) -> AbortRules:
+    """``[abort]``: error_ratio/p95_ms = {above, for_s[, min_requests]}, health_failures = N."""
+    if not isinstance(raw, Mapping):
+        raise InputError(f"{source}: abort: must be a table ([abort]), got {_type(raw)}")
+    _reject_unknown(raw, ABORT_KEYS, source, "[abort] ")
+    windows = {}
+    for key in ("error_ratio", "p95_ms"):
+        if key not in raw:
+            continue
+        table = raw[key]
+        where = f"[abort] {key}."
+        if not isinstance(table, Mapping):
+            raise InputError(f"{source}: [abort] {key}: must be a table like {{ above = 0.05, for_s = 10 }}, "
+                             f"got {_type(table)} {table!r}")
+        _reject_unknown(table, ABORT_WINDOW_KEYS, source, where)
+        get = _Reader(table, source, where)
+        above = get.number("above", required=True, minimum=0.0, exclusive=key == "p95_ms")
+        if key == "error_ratio" and above >= 1.0:
+            raise InputError(f"{source}: [abort] error_ratio.above: must be below 1 (a ratio), got {above!r}")
+        windows[key] = WindowRule(above=above, for_s=get.number("for_s", required=True, minimum=0.0, exclusive=True),
+                                  min_requests=get.integer("min_requests", default=10, minimum=1))
+    health = None
+    if "health_failures" in raw:
+        health = _Reader(raw, source, "[abort] ").integer("health_failures", default=1, minimum=1)
+    return AbortRules(error_ratio=windows.get("error_ratio"), p95_ms=windows.get("p95_ms"), health_failures=health)
 
 
 def _parse_faults(raw: Any, source: str) -> tuple:

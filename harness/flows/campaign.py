@@ -35,6 +35,10 @@ class CampaignRequest:
     sut_pids: tuple[int, ...] = ()
     out: Path | None = None
     argv: tuple[str, ...] | None = None  # recorded in the manifest; None: this process's argv
+    allow_hosts: tuple[str, ...] = ()  # --allow-host entries (harness.config.allow)
+    allow_hosts_file: str | None = None
+    ca_bundle: str | None = None
+    preflight_only: bool = False  # print the pre-flight, check the target, send no load
 
 
 def check_workers(workers: int) -> int:
@@ -46,10 +50,12 @@ def check_workers(workers: int) -> int:
 
 def run_request(request: CampaignRequest):
     """Validate every input (InputError naming the flag) into an orchestration RunRequest."""
+    from harness.config import allow
     from harness.config import inputs as check
     from harness.flows import run as orch
 
     profile = check.validate_profile(request.profile, DEFAULT_PROFILE)
+    safety = allow.safety_from(list(request.allow_hosts), request.allow_hosts_file, request.ca_bundle)
     workers = check_workers(request.workers)
     if request.platform_workers is not None and request.platform_workers < 1:
         raise InputError(f"--platform-workers {request.platform_workers}: must be 1 or more")
@@ -63,13 +69,14 @@ def run_request(request: CampaignRequest):
     targets_path = check.validate_targets(check.input_file(request.targets, DEFAULT_TARGETS, "--targets"), "--targets")
     faults = check.resolve_faults(request.faults)
     locustfile = str(check.input_file(request.locustfile, DEFAULT_LOCUSTFILE, "--locustfile"))
-    target = None
+    target, checked = None, None
     if request.target:
-        target = check.require_loopback(request.target, "--target")
+        checked = allow.check_target_allowed(request.target, "--target", safety)  # before any connection
+        target = checked.url
         if request.faults or request.memray or request.platform_workers or request.database:
             raise InputError("--faults, --memray, --platform-workers and --database apply to the embedded "
                              "platform; drop them with --target (configure that platform yourself)")
-        check.check_target(target, "--target", health_path="/healthz")
+        check.check_target(target, "--target", health_path="/healthz", verify=safety.verify)
     sut_pids = check.require_pids(list(request.sut_pids) or None, "--sut-pid")
     if sut_pids and target is None:
         raise InputError("--sut-pid samples a service the harness did not start: use it with --target "
@@ -86,6 +93,7 @@ def run_request(request: CampaignRequest):
         targets_path=targets_path, strict=request.strict,
         memray=request.memray or profile.profilers.memray, cpu_profile_stage=cpu_stage,
         database=request.database, faults_schedule=fault_schedule, sut_pids=sut_pids,
+        checked_target=checked, safety=safety, preflight_only=request.preflight_only,
     )
 
 
@@ -93,4 +101,7 @@ def run_campaign(request: CampaignRequest):
     """Validate ``request``, carry the campaign out; its :class:`harness.flows.run.RunOutcome`."""
     from harness.flows import run as orch
 
-    return orch.execute(run_request(request))
+    run = run_request(request)
+    if run.preflight_only:
+        return orch.preflight_only(run)
+    return orch.execute(run)

@@ -77,6 +77,8 @@ class CapacityRequest:
     resolution: float = 0.10
     strict: bool = False
     out: Path | None = None
+    checked_target: object | None = None  # harness.config.allow.CheckedTarget (the safety catch passed)
+    safety: object | None = None  # harness.config.allow.Safety
 
 
 # --- inputs: probe profiles and the chosen targets -------------------------------------------------
@@ -320,6 +322,7 @@ class CapacitySearch:
                 argv=req.argv, profile=profile, locustfile=req.locustfile, target=req.target, workers=req.workers,
                 platform_workers=req.platform_workers, faults=req.faults, out=self.path / "probes" / name,
                 targets_path=self.targets_file, strict=False, render_report=False,
+                checked_target=req.checked_target, safety=req.safety,
                 extra={"capacity": {"search": str(self.path), "probe": index, "phase": step.phase,
                                     "journeys_per_s": step.journeys_per_s}}),
                 console=Console(file=log, width=160, force_terminal=False))

@@ -110,6 +110,10 @@ class GateRequest:
     practical: list[str] = field(default_factory=list)
     seed: int = 0
     argv: tuple[str, ...] | None = None  # recorded in a --profile run's manifest; None: this process's
+    target: str | None = None  # with --profile: a running platform instead of the embedded one
+    allow_hosts: tuple[str, ...] = ()  # the safety catch (harness.config.allow), as for a campaign
+    allow_hosts_file: str | None = None
+    ca_bundle: str | None = None
 
 
 def _judge(run_dir: Path, targets: str | None, strict: bool) -> tuple[dict | None, int, str]:
@@ -144,8 +148,10 @@ def _run_profile(args: GateRequest) -> tuple[Path, dict | None, int]:
         name = validate_profile(args.profile).name  # found as the campaign finds it (harness.config.paths)
         out = args.reports / make_run_id(name, datetime.now(UTC), secrets.token_hex(2))
     code = int(run_campaign(CampaignRequest(profile=str(args.profile), out=out, faults=args.faults or None,
-                                            targets=args.targets, strict=args.strict,
-                                            argv=args.argv)).exit_code)
+                                            targets=args.targets, strict=args.strict, argv=args.argv,
+                                            target=args.target, allow_hosts=tuple(args.allow_hosts),
+                                            allow_hosts_file=args.allow_hosts_file,
+                                            ca_bundle=args.ca_bundle)).exit_code)
     results_path = out / "results.json"
     results = json.loads(results_path.read_text(encoding="utf-8")) if results_path.exists() else None
     return out, results, code

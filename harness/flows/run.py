@@ -31,6 +31,8 @@ from harness.report.summary import ProgressPrinter, print_summary
 from harness.rundir import EventTail, RunDirectory, read, schema
 
 LOOP_INTERVAL_S = 0.25
+HEALTH_INTERVAL_S = 1.0  # [abort] health_failures: one probe a second
+HEALTH_TIMEOUT_S = 2.0
 SETTLE_TIMEOUT_S = 30.0  # waiting for in-flight payments to settle before reconciling
 
 
@@ -78,6 +80,11 @@ class RunRequest:
     service: ServiceUnderTest | None = None  # started by the harness instead of the embedded platform
     locust_env: dict[str, str] = field(default_factory=dict)  # extra environment of the Locust processes
     scrape_metrics: bool = True  # scrape the target's /metrics (the shop's) into platform/metrics.csv
+    checked_target: object | None = None  # harness.config.allow.CheckedTarget: the target passed the safety catch
+    safety: object | None = None  # harness.config.allow.Safety: allow-list and TLS settings
+    preflight_only: bool = False
+    shop_journeys: bool = True  # the shop's journeys (requests per journey estimated from the mix)
+    health_path: str = "/healthz"  # what [abort] health_failures polls on the target
 
 
 @dataclass
@@ -167,15 +174,16 @@ def execute(request: RunRequest, console: Console | None = None) -> RunOutcome:
             sampler.watch(pid, "sut")
         sampler.start()
         scraper = _start_scraper(target, run_dir, console) if request.scrape_metrics else None
+        _print_preflight(request, target, run_dir, console)
         load = LocustRun(LoadPlan(  # absolute paths: the children run in the repository root
             locustfile=",".join(str(Path(p).resolve()) for p in request.locustfile.split(",")), host=target,
             run_dir=run_dir.path.resolve(), duration_s=profile.total_duration_s + profile.drain_s,
             profile_path=Path(profile.path).resolve(),
-            workers=request.workers, recorder_options=request.recorder_options, env=dict(request.locust_env)))
+            workers=request.workers, recorder_options=request.recorder_options, env=_locust_env(request)))
         load.start()
         for pid in load.pids():
             sampler.watch(pid, "generator", include_children=False)
-        end_reason, detail, extra_manifest = _drive(request, run_dir, load, side, signals, console)
+        end_reason, detail, extra_manifest = _drive(request, run_dir, load, side, signals, console, target)
     except (_InterruptedBeforeLoad, StartCancelled, KeyboardInterrupt):
         end_reason, detail = "interrupted", f"{', '.join(signals.received) or 'SIGINT'} before the load started"
         run_dir.events.append("interrupt", signal=signals.received[0] if signals.received else "SIGINT")
@@ -202,6 +210,74 @@ def execute(request: RunRequest, console: Console | None = None) -> RunOutcome:
     return _conclude(request, run_dir, end_reason, detail, console)
 
 
+def preflight_only(request: RunRequest, console: Console | None = None) -> RunOutcome:
+    """``--preflight``: print what the run would hit and how hard, send no load; exit 0."""
+    console = console or default_console()
+    _print_preflight(request, request.target, None, console)
+    console.print("pre-flight only (--preflight): no load was sent")
+    return RunOutcome(Path(), "preflight", 0)
+
+
+def _print_preflight(request: RunRequest, target: str | None, run_dir: RunDirectory | None,
+                     console: Console) -> None:
+    """The pre-flight block on the console and in the manifest (``preflight``), before any load."""
+    from harness.config.allow import preflight_lines
+    checked = request.checked_target
+    lines = preflight_lines(request.profile, checked, request.workers, request.shop_journeys,
+                            url=target or "the embedded platform (started for the run)")
+    for line in lines:
+        console.print(line)
+    if run_dir is not None:
+        run_dir.update_manifest(preflight={"lines": lines, "target": checked.as_manifest() if checked else None,
+                                           "max_requests_per_s": request.profile.max_requests_per_s,
+                                           "abort": request.profile.abort.as_dict() or None})
+
+
+def _locust_env(request: RunRequest) -> dict[str, str]:
+    """The Locust processes' extra environment: the CA bundle of --ca-bundle for https targets."""
+    env = dict(request.locust_env)
+    bundle = getattr(request.safety, "ca_bundle", None)
+    if bundle is not None:
+        env.setdefault("REQUESTS_CA_BUNDLE", str(bundle))
+        env.setdefault("SSL_CERT_FILE", str(bundle))
+    return env
+
+
+class _HealthProbe:
+    """[abort] health_failures: GET the target's health path once a second in a thread (each probe
+    bounded by HEALTH_TIMEOUT_S); results are collected by the run's loop. Stops with the run."""
+
+    def __init__(self, url: str, verify: bool | str) -> None:
+        self.url, self.verify = url, verify
+        self.results: list[tuple[float, bool, str]] = []
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="abort-health", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _loop(self) -> None:
+        import requests
+        while not self._stop.wait(HEALTH_INTERVAL_S):
+            try:
+                response = requests.get(self.url, timeout=HEALTH_TIMEOUT_S, verify=self.verify)
+                ok, why = response.status_code == 200, f"GET {self.url} answered {response.status_code}"
+            except requests.RequestException as error:
+                ok, why = False, f"GET {self.url}: {type(error).__name__}"
+            with self._lock:
+                self.results.append((time.time(), ok, why))
+
+    def take(self) -> list[tuple[float, bool, str]]:
+        with self._lock:
+            taken, self.results = self.results, []
+        return taken
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=HEALTH_TIMEOUT_S + 1.0)
+
+
 def _start_scraper(target: str, run_dir: RunDirectory, console: Console):
     """Scrape the shop's /metrics into platform/metrics.csv during the load (cache counters,
     request counter for the monitoring delay); None, said on the console, when it cannot start."""
@@ -216,34 +292,52 @@ def _start_scraper(target: str, run_dir: RunDirectory, console: Console):
 
 
 def _drive(request: RunRequest, run_dir: RunDirectory, load: LocustRun, side: _PlatformSide,
-           signals: _Signals, console: Console) -> tuple[str, str, dict]:
-    """Follow the run until Locust ends: progress lines, platform hooks, interrupts, deadline."""
+           signals: _Signals, console: Console, target: str) -> tuple[str, str, dict]:
+    """Follow the run until Locust ends: progress lines, platform hooks, [abort] conditions,
+    interrupts, deadline."""
+    from harness.core.abort import AbortJudge
     tail = EventTail(run_dir.path / schema.EVENTS)
     progress = ProgressPrinter(console, {s["name"]: s["duration_s"] for s in request.profile.stages_manifest()})
+    rules = request.profile.abort
+    judge = AbortJudge(rules) if rules else None
+    health = None
+    if rules.health_failures is not None:
+        health = _HealthProbe(target + request.health_path, getattr(request.safety, "verify", True))
+        health.start()
+    abort = None
     interrupt_sent_s: float | None = None
     returncode = None
-    while returncode is None:
-        for event in tail.read_new():
-            progress.on_event(event)
-            side.on_event(event)
-        side.check_service()
-        if signals.received and interrupt_sent_s is None:
-            interrupt_sent_s = time.monotonic()
-            run_dir.events.append("interrupt", signal=signals.received[0])
-            progress.close()
-            console.print(f"{signals.received[0]}: stopping the load, keeping what was measured ...")
-            load.interrupt()
-        elif interrupt_sent_s is not None and (
-                len(signals.received) > 1 or time.monotonic() - interrupt_sent_s > INTERRUPT_GRACE_S):
-            load.stop(grace_s=2.0)  # a second Ctrl-C, or Locust did not stop: stop it hard
-        returncode = load.poll()
-        if returncode is None:
-            time.sleep(LOOP_INTERVAL_S)
+    try:
+        while returncode is None:
+            for event in tail.read_new():
+                progress.on_event(event)
+                side.on_event(event)
+                if judge is not None and event.get("kind") == "progress" and abort is None:
+                    abort = judge.observe_progress(event)
+            for t_s, ok, why in health.take() if health is not None else ():
+                if abort is None:
+                    abort = judge.observe_health(t_s, ok, why)
+            side.check_service()
+            if abort is not None and interrupt_sent_s is None:
+                interrupt_sent_s = time.monotonic()
+                run_dir.events.append("abort", **abort.as_event())
+                progress.close()
+                console.print(f"abort: {abort.describe()}; stopping the load, keeping what was measured ...",
+                              style="bold red")
+                load.interrupt()
+            interrupt_sent_s, returncode = _follow_interrupts(load, signals, run_dir, progress, console,
+                                                              interrupt_sent_s)
+    finally:
+        if health is not None:
+            health.stop()
     for event in tail.read_new():
         progress.on_event(event)
         side.on_event(event)
     progress.close()
     extra = {"generator_returncode": returncode, "generator_hit_deadline": load.hit_deadline}
+    if abort is not None and not signals.received:
+        extra["abort"] = abort.as_event()
+        return "aborted", abort.describe(), extra
     if signals.received:
         return "interrupted", f"{signals.received[0]} during the load", extra
     if load.hit_deadline:
@@ -251,6 +345,26 @@ def _drive(request: RunRequest, run_dir: RunDirectory, load: LocustRun, side: _P
     if returncode != 0:
         return "error", f"the load generator exited with code {returncode}:\n{load.failure_detail()}", extra
     return "completed", "", extra
+
+
+def _follow_interrupts(load: LocustRun, signals: _Signals, run_dir: RunDirectory, progress, console: Console,
+                       interrupt_sent_s: float | None) -> tuple[float | None, int | None]:
+    """One turn of the loop's interrupt handling (``interrupt_sent_s``: when the load was asked to
+    stop, by a signal or an abort): that time, and Locust's exit code once it ended (else None,
+    after a pause)."""
+    if signals.received and interrupt_sent_s is None:
+        interrupt_sent_s = time.monotonic()
+        run_dir.events.append("interrupt", signal=signals.received[0])
+        progress.close()
+        console.print(f"{signals.received[0]}: stopping the load, keeping what was measured ...")
+        load.interrupt()
+    elif interrupt_sent_s is not None and (
+            len(signals.received) > 1 or time.monotonic() - interrupt_sent_s > INTERRUPT_GRACE_S):
+        load.stop(grace_s=2.0)  # a second Ctrl-C, or Locust did not stop: stop it hard
+    returncode = load.poll()
+    if returncode is None:
+        time.sleep(LOOP_INTERVAL_S)
+    return interrupt_sent_s, returncode
 
 
 class _PlatformSide:

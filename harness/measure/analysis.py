@@ -84,8 +84,21 @@ def build_results(run_dir: Path) -> dict:
         "targets": [],
         "faults": faults_results(run_dir),
         "reconciliation": reconciliation_results(run_dir),
+        "abort": abort_results(run_dir) if end_reason == "aborted" else None,
         "notes": notes,
     }
+
+
+def abort_results(run_dir: Path) -> dict | None:
+    """The ``abort`` block: the [abort] condition that stopped the load (the run's ``abort`` event:
+    condition, figure, limit, window and when it became true), with the event's own time."""
+    found = [e for e in read.read_events(run_dir) if e.get("kind") == "abort"]
+    if not found:
+        return None
+    event = dict(found[0])
+    event.pop("kind", None)
+    event["stopped_at_t_s"] = event.pop("t_s", None)
+    return event
 
 
 def stage_windows(manifest: dict, events: list[dict], requests: pd.DataFrame, journeys: pd.DataFrame) -> list[StageWindow]:

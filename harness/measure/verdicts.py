@@ -157,12 +157,15 @@ def evaluate(targets: list[Target], results: dict, strict: bool = False) -> list
 
 def overall_verdict(results: dict, target_entries: list[dict]) -> str:
     """interrupted (the run was stopped), invalid (it measured the generator, not the
-    platform), fail (a target of severity error failed or could not be matched), else pass.
+    platform), fail (an [abort] condition stopped the load, or a target of severity error failed
+    or could not be matched), else pass.
     A warn fails nothing unless the entries were judged with strict."""
     if results.get("end_reason") == "interrupted":
         return "interrupted"
     if results.get("invalid_reasons"):
         return "invalid"
+    if results.get("end_reason") == "aborted":  # an [abort] condition held: the platform failed it
+        return "fail"
     if any(e["status"] in ("fail", "error") and e.get("severity", "error") == "error" for e in target_entries):
         return "fail"
     return "pass"

@@ -106,11 +106,20 @@ def validity_case(verdict: str, reasons: Iterable[str]) -> ET.Element | None:
     return testcase("run.validity", "run", verdict, f"run {verdict}: {reason}")
 
 
+def abort_case(abort: Mapping | None) -> ET.Element | None:
+    """The ``run.abort`` testcase (a <failure>) when an [abort] condition stopped the load."""
+    if not abort:
+        return None
+    return testcase("run.abort", "run", "fail", f"run aborted: {abort.get('description') or abort.get('condition')}")
+
+
 def run_cases(results: Mapping, *, strict: bool = False) -> list[ET.Element]:
     """The testcases of a judged run (results.json): ``run.validity`` when it is invalid or
-    interrupted, then one per target."""
+    interrupted, ``run.abort`` when an [abort] condition stopped it, then one per target."""
     validity = validity_case(str(results.get("verdict", "")), results.get("invalid_reasons") or [])
-    return ([validity] if validity is not None else []) + target_cases(results.get("targets") or [], strict=strict)
+    aborted = abort_case(results.get("abort"))
+    head = [case for case in (validity, aborted) if case is not None]
+    return head + target_cases(results.get("targets") or [], strict=strict)
 
 
 def testsuite(name: str, cases: Iterable[ET.Element], *, timestamp: str = "") -> ET.Element:
@@ -147,6 +156,7 @@ class JunitReport:
     verdict: str
     invalid_reasons: list[str]
     targets: list[dict]
+    abort: dict | None = None  # results.json ``abort``: the [abort] condition that stopped the load
 
     @classmethod
     def from_results(cls, results: dict, manifest: dict) -> JunitReport:
@@ -154,11 +164,13 @@ class JunitReport:
         return cls(str(results.get("run_id") or manifest.get("run_id") or "run"),
                    str(manifest.get("started_at") or ""), str(results.get("verdict", "")),
                    [str(r) for r in results.get("invalid_reasons") or []],
-                   [t for t in results.get("targets") or [] if isinstance(t, dict)])
+                   [t for t in results.get("targets") or [] if isinstance(t, dict)],
+                   results.get("abort") if isinstance(results.get("abort"), dict) else None)
 
     def element(self) -> ET.Element:
         """The <testsuite> element."""
-        cases = run_cases({"verdict": self.verdict, "invalid_reasons": self.invalid_reasons, "targets": self.targets})
+        cases = run_cases({"verdict": self.verdict, "invalid_reasons": self.invalid_reasons, "targets": self.targets,
+                           "abort": self.abort})
         return testsuite(f"harness targets {self.run_id}", cases, timestamp=self.timestamp)
 
     def render(self, stream: TextIO) -> None:

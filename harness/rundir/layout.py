@@ -27,7 +27,7 @@ from harness.errors import InputError, RunFailedError
 
 SCHEMA_VERSION = 1
 TORN_LINE_EVENT = "torn_line"  # written after a torn line of events.jsonl (EventLog), skipped by readers
-END_REASONS = ("completed", "interrupted", "platform-died", "error", "running")
+END_REASONS = ("completed", "interrupted", "aborted", "platform-died", "error", "running")
 # Distributions whose versions go into the manifest (absent ones are simply left out).
 VERSIONED_DISTRIBUTIONS = (
     "shop-harness", "locust", "psutil", "hdrhistogram", "fastapi", "uvicorn", "gunicorn",

@@ -59,12 +59,14 @@ def test_negative_rate_is_named(tmp_path, write_profile, run_harness):
     _no_run(tmp_path / "run")
 
 
-@pytest.mark.parametrize("url", ["http://10.1.2.3:8000", "http://example.com"])
+@pytest.mark.parametrize("url", ["http://10.1.2.3:8000", "http://192.0.2.1:9"])
 def test_non_loopback_target_is_refused(tmp_path, write_profile, run_harness, url):
+    """Not on the allow-list: refused naming the flag, the host, its address and the flag to allow it."""
     out = tmp_path / "run"
     code, err = run_harness("campaign", "--profile", str(write_profile()), "--target", url, "--out", str(out), *STUB)
     assert code == 2
-    assert "--target" in err and "loopback" in err
+    host = url.split("//")[1]
+    assert "--target" in err and "not on the allow-list" in err and f"--allow-host {host}" in err
     _no_run(out)
 
 

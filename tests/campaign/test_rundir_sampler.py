@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.config.inputs import check_target, require_loopback
+from harness.config.allow import Safety, check_target_allowed
+from harness.config.inputs import check_target
 from harness.errors import InputError, RunFailedError
 from harness.execute.sampler import SAMPLE_COLUMNS, ProcessSampler
 from harness.rundir import EventLog, EventTail, RunDirectory, make_run_id, read_jsonl
@@ -83,14 +84,14 @@ def test_a_torn_last_line_is_skipped_when_reading(tmp_path):
 @pytest.mark.parametrize("url", ["http://127.0.0.1:8000", "http://127.0.0.2:1/", "http://localhost:9",
                                  "https://[::1]:8443"])
 def test_loopback_urls_are_accepted(url):
-    assert require_loopback(url, "--target") == url.rstrip("/")
+    assert check_target_allowed(url, "--target", Safety()).url == url.rstrip("/")
 
 
-@pytest.mark.parametrize("url", ["http://10.0.0.5:8000", "http://example.com", "ftp://127.0.0.1/",
+@pytest.mark.parametrize("url", ["http://10.0.0.5:8000", "http://192.0.2.1:9", "ftp://127.0.0.1/",
                                  "127.0.0.1:8000", "http://0.0.0.0:8000"])
 def test_other_urls_are_refused_naming_the_flag(url):
     with pytest.raises(InputError, match="--target"):
-        require_loopback(url, "--target")
+        check_target_allowed(url, "--target", Safety())
 
 
 def test_a_port_with_nothing_listening_is_unreachable():
