@@ -22,6 +22,7 @@ stage so far, ramp included, like the achieved one), rows flushed every second, 
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import signal
@@ -39,8 +40,9 @@ from locust.runners import MasterRunner, WorkerRunner
 
 from harness.config import paths
 from harness.config.profile import Profile, load_profile, parse_profile
+from harness.core.join import content_digest
 from harness.errors import InputError
-from loadtests import ceiling
+from loadtests import ceiling, join
 from loadtests.arrivals import cumulative_journeys
 from loadtests.locust_client import RequestFailure, exception_kind
 from loadtests.records import RECORDING_FAILED_EXIT, Recorder, RunWriter
@@ -53,6 +55,8 @@ FLUSH_INTERVAL_S = 1.0
 PROGRESS_INTERVAL_S = 1.0
 START_LEAD_S = 1.0  # users spawn before t0, so the first arrivals find them idle
 locust.runners.WORKER_REPORT_INTERVAL = 1.0
+WORKERS_WAIT_S = 60.0  # the master's wait for its workers to join, unless --expect-workers-max-wait says
+WORKERS_MISSING_EXIT = 3  # the master's exit code when fewer workers joined than expected
 
 PlanListener = Callable[[Profile, float, int, int, dict[str, Any]], None]
 
@@ -69,6 +73,8 @@ class LoadRun:
         self.plan_listeners: list[PlanListener] = []
         self.stop_listeners: list[Callable[[], None]] = []
         self.worker_report_t_s: dict[str, float] = {}
+        self.master_side: join.MasterSide | None = None  # the join handshake (master)
+        self.worker_side: join.WorkerSide | None = None  # (worker)
         self.interrupted = False  # SIGINT/SIGTERM seen: the shape stops at its next tick
         self.environment = None  # Locust's, to set the process exit code when recording fails
         self._started: set[str] = set()  # stages whose stage_start / stage_end are written
@@ -125,23 +131,37 @@ class LoadRun:
         data["harness"] = self.recorder.take_report()
 
     def on_worker_report(self, client_id, data: dict[str, Any], **_kwargs) -> None:
-        """Master: write a worker's records and merge its histograms."""
+        """Master: write a worker's records and merge its histograms, if that worker joined
+        (loadtests.join: a process that merely reached the port is never merged)."""
         report = data.get("harness")
-        if report is not None and self.writer is not None and not self.writer.closed:
-            self.writer.absorb(report)
-            self.worker_report_t_s[str(report.get("worker"))] = time.time()
+        side = self.master_side
+        if report is None or self.writer is None or self.writer.closed:
+            return
+        if side is not None and not side.accepts_report(client_id):
+            return
+        self.writer.absorb(report)
+        self.worker_report_t_s[client_id] = time.time()
+        if side is not None:
+            side.on_report(client_id)
+
+    def _active_workers(self) -> list[join.Joined]:
+        return self.master_side.active() if self.master_side is not None else []
 
     def in_flight(self) -> int:
-        """Visits running now: this process's, or (master) the sum the workers last reported."""
+        """Visits running now: this process's, or (master) the sum the active workers last reported."""
         if self.recorder is None:
-            return sum(self.writer.workers_in_flight.values()) if self.writer is not None else 0
+            if self.writer is None:
+                return 0
+            return sum(self.writer.workers_in_flight.get(str(w.index), 0) for w in self._active_workers())
         return self.recorder.in_flight
 
     def drained(self, worker_count: int) -> bool:
-        """True once no visit is in flight (master: every worker reported so after the profile's end)."""
+        """True once no visit is in flight (master: every active worker reported so after the
+        profile's end; a lost worker is not waited for)."""
         if self.recorder is None:
+            active = self._active_workers()
             reports = self.worker_report_t_s
-            fresh = len(reports) >= max(worker_count, 1) and all(t >= self.end_t_s + 0.5 for t in reports.values())
+            fresh = bool(active) and all(reports.get(w.client_id, 0.0) >= self.end_t_s + 0.5 for w in active)
             return fresh and self.in_flight() == 0
         return self.in_flight() == 0
 
@@ -189,6 +209,8 @@ class LoadRun:
             if now >= next_flush_t_s:
                 writer.flush()
                 next_flush_t_s = now + FLUSH_INTERVAL_S
+            if self.master_side is not None:
+                self.master_side.check_lost(now)
             self.check_recording()
             gevent.sleep(0.25)
 
@@ -202,6 +224,18 @@ class LoadRun:
             log.error("recording stopped: %s; stopping the load (rows flushed before are kept)", failure)
             self.environment.process_exit_code = RECORDING_FAILED_EXIT
         self.interrupted = True
+
+    def _worker_totals(self) -> None:
+        """Master: per worker, the requests it says it sent and those merged here, per stage
+        (a ``worker_totals`` event each): a report lost on the way shows as a difference."""
+        writer, side = self.writer, self.master_side
+        if side is None:
+            return
+        for worker in sorted(side.joined.values(), key=lambda w: w.index):
+            key = str(worker.index)
+            writer.event("worker_totals", time.time(), worker=key, name=worker.name, host=worker.host,
+                         sent_requests=writer.worker_sent.get(key, {}), merged_requests=writer.worker_merged.get(key, {}),
+                         lost_t_s=worker.lost_t_s)
 
     def stop_timeline(self) -> None:
         """Stop following the timeline (a new test start, or the end)."""
@@ -219,6 +253,7 @@ class LoadRun:
         stages = [s.name for s in self.profile.stages] if self.profile else []
         stages += [s for s in self.writer.histograms.stages() if s and s not in stages]
         self.writer.write_histograms(stages)
+        self._worker_totals()
         self.writer.close()
         self.check_recording()
         log.info("run directory written: %s", self.writer.run_dir)
@@ -268,6 +303,8 @@ def _init(environment, **_kwargs) -> None:
         RUN.recorder = Recorder(worker=str(runner.worker_index))
         runner.register_message(PLAN_MESSAGE, _on_plan)
         events.report_to_master.add_listener(RUN.on_report_to_master)
+        RUN.worker_side = join.WorkerSide(environment)
+        RUN.worker_side.hello()
     else:
         try:
             RUN.profile = load_profile(resolve_path(getattr(options, "profile", None) or DEFAULT_PROFILE))
@@ -276,9 +313,11 @@ def _init(environment, **_kwargs) -> None:
             sys.exit(2)
         run_dir = options.run_dir if options and options.run_dir else tempfile.mkdtemp(prefix="shop-load-")
         RUN.writer = RunWriter(run_dir)
+        RUN.writer.track_window_p95(RUN.profile.abort.p95_ms is not None)
         log.info("profile %s (%s), run directory %s", RUN.profile.name, RUN.profile.path, run_dir)
         if isinstance(runner, MasterRunner):
             events.worker_report.add_listener(RUN.on_worker_report)
+            RUN.master_side = join.MasterSide(environment, RUN.writer)
         else:
             RUN.recorder = Recorder(worker="local", writer=RUN.writer)
     if RUN.recorder is not None:
@@ -290,26 +329,47 @@ def _test_start(environment, **_kwargs) -> None:
     if isinstance(runner, WorkerRunner):
         return  # a worker starts when the master's plan arrives
     profile = RUN.profile
+    planned: list[join.Joined] = []
+    if isinstance(runner, MasterRunner):
+        options = environment.parsed_options
+        expected = max(int(getattr(options, "expect_workers", 1) or 1), 1)
+        max_wait_s = float(getattr(options, "expect_workers_max_wait", 0) or WORKERS_WAIT_S)
+        if not RUN.master_side.wait_for(expected, max_wait_s):
+            environment.process_exit_code = WORKERS_MISSING_EXIT
+            RUN.interrupted = True  # the shape stops at its next tick: no load was sent
+            return
     RUN.t0_s = time.time() + START_LEAD_S + profile.max_concurrent_journeys / spawn_rate(profile)
     RUN.worker_report_t_s.clear()
-    workers = runner.worker_count if isinstance(runner, MasterRunner) else 0
-    RUN.start_timeline(workers)
     if isinstance(runner, MasterRunner):
-        runner.send_message(PLAN_MESSAGE, {"t0_s": RUN.t0_s, "workers": workers, "profile": dict(profile.content),
-                                           "profile_path": profile.path, "extra": RUN.plan_extra})  # fmt: skip
+        planned = RUN.master_side.plan_indexes(time.time())
+    RUN.start_timeline(len(planned))
+    if isinstance(runner, MasterRunner):
+        plan = {"t0_s": RUN.t0_s, "workers": len(planned), "profile": dict(profile.content),
+                "profile_path": profile.path, "extra": RUN.plan_extra}
+        RUN.master_side.plan_digest = content_digest(plan["profile"], plan["extra"])
+        for worker in planned:
+            runner.send_message(PLAN_MESSAGE, {**plan, "index": worker.index,
+                                               "clock_offset_s": worker.clock.offset_s}, client_id=worker.client_id)
     else:
         for listener in RUN.plan_listeners:
             listener(profile, RUN.t0_s, 0, 1, RUN.plan_extra)
 
 
 def _on_plan(environment, msg, **_kwargs) -> None:
+    """Worker: the master's plan. Its times are on the master's clock: this host's clock reads
+    ``clock_offset_s`` more (measured at join, loadtests.join), so the arrivals are scheduled
+    that much later here and every record is shifted back onto the master's clock."""
     data = msg.data
     RUN.profile = parse_profile(data["profile"], data["profile_path"])
-    RUN.t0_s = data["t0_s"]
-    index = environment.runner.worker_index
+    shift_s = float(data.get("clock_offset_s") or 0.0) - (RUN.worker_side.skew_s if RUN.worker_side else 0.0)
+    RUN.t0_s = data["t0_s"] + shift_s
+    index = int(data.get("index", environment.runner.worker_index))
     RUN.recorder.worker = str(index)
+    RUN.recorder.clock_shift_s = shift_s
     for listener in RUN.plan_listeners:
         listener(RUN.profile, RUN.t0_s, index, max(int(data["workers"]), 1), data.get("extra") or {})
+    if RUN.worker_side is not None:
+        RUN.worker_side.acknowledge_plan(content_digest(data["profile"], data.get("extra") or {}))
 
 
 def _test_stop(environment, **_kwargs) -> None:
@@ -318,6 +378,10 @@ def _test_stop(environment, **_kwargs) -> None:
 
 
 def _quitting(environment, **_kwargs) -> None:
+    if RUN.recorder is not None and RUN.writer is None:  # a worker: say what it sent, for its own log
+        recorder = RUN.recorder
+        log.info("worker %s sent requests per stage: %s", recorder.worker,
+                 json.dumps(recorder.sent_requests, sort_keys=True))
     RUN.finish()
 
 

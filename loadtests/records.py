@@ -129,6 +129,10 @@ class Recorder:
         self._journal: list[dict[str, Any]] = []
         self._arrivals: dict[str, list[int]] = {}
         self.in_flight = 0
+        # A worker whose clock reads ahead of the master's by this much records every time
+        # shifted back onto the master's clock (loadtests.join); 0.0 for the local runner.
+        self.clock_shift_s = 0.0
+        self.sent_requests: dict[str, int] = {}  # per stage, every row sent to the master so far
         # Bound once: the hot path then does no branching on the role.
         self._add_request = writer.add_request if writer is not None else self._requests.append
         self._add_journey = writer.add_journey if writer is not None else self._journeys.append
@@ -152,7 +156,7 @@ class Recorder:
         """Record one HTTP request (the hot path: one row, one histogram count unless in a ramp)."""
         value_us = to_us(response_ms)
         self._add_request(
-            (round(t_s, 6), stage, 1 if in_ramp else 0, name, method, value_us / 1000.0, 1 if ok else 0, status,
+            (round(t_s - self.clock_shift_s, 6), stage, 1 if in_ramp else 0, name, method, value_us / 1000.0, 1 if ok else 0, status,
              error_kind, bytes_received, journey_id, self.worker)
         )  # fmt: skip
         if not in_ramp:
@@ -174,6 +178,11 @@ class Recorder:
         sync_lag_ms: float | None = None,
     ) -> None:
         """Record one journey or visit (times: epoch seconds; None start/end for a dropped visit)."""
+        if self.clock_shift_s:
+            shift_s = self.clock_shift_s
+            intended_t_s -= shift_s
+            start_t_s = None if start_t_s is None else start_t_s - shift_s
+            end_t_s = None if end_t_s is None else end_t_s - shift_s
         if start_t_s is None or end_t_s is None:
             duration_ms: float | str = ""
             from_intended_ms: float | str = ""
@@ -192,6 +201,8 @@ class Recorder:
 
     def journal(self, entry: dict[str, Any]) -> None:
         """Append one client-journal entry (``t_s``, ``kind``, ``journey_id``, ...)."""
+        if self.clock_shift_s and "t_s" in entry:
+            entry = {**entry, "t_s": round(entry["t_s"] - self.clock_shift_s, 6)}
         self._add_journal(entry)
 
     def arrival(self, stage: str, started: bool) -> None:
@@ -204,8 +215,11 @@ class Recorder:
 
     def take_report(self) -> dict[str, Any]:
         """Everything buffered since the last call, as plain data for the master (worker role)."""
+        for row in self._requests:
+            self.sent_requests[row[1]] = self.sent_requests.get(row[1], 0) + 1
         report = {
             "worker": self.worker,
+            "sent_requests": dict(self.sent_requests),  # cumulative: the master checks nothing was lost
             "requests": self._requests,
             "journeys": self._journeys,
             "journal": self._journal,
@@ -261,8 +275,12 @@ class RunWriter:
         self._progress: dict[str, _StageProgress] = {}
         self._window_requests = 0
         self._window_failures = 0
-        self._window_ms: list[float] = []  # this progress interval's response times (its P95, for [abort])
+        # This progress interval's response times, kept only while an [abort] p95_ms rule needs
+        # their P95 (track_window_p95): otherwise the hot path appends nothing.
+        self._window_ms: list[float] | None = None
         self.workers_in_flight: dict[str, int] = {}
+        self.worker_sent: dict[str, dict[str, int]] = {}  # per worker, per stage: what it says it sent
+        self.worker_merged: dict[str, dict[str, int]] = {}  # per worker, per stage: rows merged here
         self.closed = False
         self.failure: str | None = None  # the first write that failed: "cannot write PATH: why"
 
@@ -297,7 +315,13 @@ class RunWriter:
         progress.failures += row[6] == 0
         self._window_requests += 1
         self._window_failures += row[6] == 0
-        self._window_ms.append(row[5])
+        if self._window_ms is not None:
+            self._window_ms.append(row[5])
+
+    def track_window_p95(self, on: bool) -> None:
+        """Keep each progress interval's response times for its ``window_p95_ms`` (an [abort]
+        p95_ms rule reads it); off, that field is None and requests cost nothing more."""
+        self._window_ms = [] if on else None
 
     def add_journey(self, row: tuple) -> None:
         """Write one journeys.csv row (tuple in JOURNEY_COLUMNS order)."""
@@ -323,8 +347,13 @@ class RunWriter:
 
     def absorb(self, report: dict[str, Any]) -> None:
         """Take a worker's report (from :meth:`Recorder.take_report`): write its rows, merge its histograms."""
+        worker = str(report.get("worker"))
+        merged = self.worker_merged.setdefault(worker, {})
         for row in report.get("requests", ()):
             self.add_request(tuple(row))
+            merged[row[1]] = merged.get(row[1], 0) + 1
+        if "sent_requests" in report:
+            self.worker_sent[worker] = dict(report["sent_requests"])
         for row in report.get("journeys", ()):
             self.add_journey(tuple(row))
         for entry in report.get("journal", ()):
@@ -354,7 +383,9 @@ class RunWriter:
         if self._window_ms:
             ordered = sorted(float(ms) for ms in self._window_ms)
             window_p95_ms = ordered[max(math.ceil(0.95 * len(ordered)) - 1, 0)]  # nearest rank
-        self._window_requests, self._window_failures, self._window_ms = 0, 0, []
+        self._window_requests, self._window_failures = 0, 0
+        if self._window_ms is not None:
+            self._window_ms = []
         p95_us = self.histograms.percentile_us(stage, "requests", 95)  # the stage's, ramp left out
         return self.event(
             "progress", t_s,

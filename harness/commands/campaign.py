@@ -96,6 +96,22 @@ def add_load_flags(parser: argparse.ArgumentParser) -> None:
                         help="Locust worker processes under a master (default 0: one local process)")
     parser.add_argument("--out", type=Path, metavar="DIR",
                         help="run directory (default reports/<run-id>)")
+    parser.add_argument("--master-bind", metavar="ADDR[:PORT]",
+                        help="bind the Locust master here (port default 5557) so that `harness worker --master "
+                             "ADDR:PORT` on other hosts can join (with --expect-workers)")
+    parser.add_argument("--expect-workers", type=int, default=0, metavar="N",
+                        help="wait for N workers from other hosts before the load starts (with --master-bind)")
+    parser.add_argument("--workers-wait", type=float, metavar="S", dest="workers_wait_s",
+                        help="how long to wait for every worker to join, seconds (default 120)")
+    parser.add_argument("--join-token-file", metavar="FILE",
+                        help="the join token workers must hold (first line; else HARNESS_JOIN_TOKEN; else one is "
+                             "made and printed)")
+
+
+def distributed_fields(args: argparse.Namespace) -> dict:
+    """The CampaignRequest fields of the master's flags (add_load_flags)."""
+    return {"master_bind": args.master_bind, "expect_workers": args.expect_workers,
+            "workers_wait_s": args.workers_wait_s, "join_token_file": args.join_token_file}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -106,4 +122,5 @@ def run(args: argparse.Namespace) -> int:
         profile=args.profile, target=args.target, workers=args.workers, platform_workers=args.platform_workers,
         faults=args.faults, database=args.database, targets=args.targets, strict=args.strict,
         memray=args.memray, cpu_profile=args.cpu_profile, locustfile=args.locustfile,
-        sut_pids=tuple(args.sut_pid or ()), out=args.out, **safety_fields(args))).exit_code
+        sut_pids=tuple(args.sut_pid or ()), out=args.out, **safety_fields(args),
+        **distributed_fields(args))).exit_code

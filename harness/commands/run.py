@@ -66,11 +66,13 @@ def run(args: argparse.Namespace) -> int:
     checked = allow.check_target_allowed(args.host, "--host", safety)  # before any connection
     host = checked.url
     check.check_target(host, "--host", health_path=None, verify=safety.verify)
+    from harness.flows.distributed import master_options
+    master = master_options(args.master_bind, args.expect_workers, args.workers_wait_s, args.join_token_file)
     request = orch.RunRequest(
         argv=["harness", *sys.argv[1:]], profile=profile, locustfile=locustfiles_for(locustfile),
         target=host, workers=workers, out=args.out, targets_path=targets_path, strict=args.strict,
         sut_pids=check.require_pids(args.sut_pid, "--sut-pid"), checked_target=checked, safety=safety,
-        shop_journeys=False, health_path="/",
+        shop_journeys=False, health_path="/", master=master,
     )
     if args.preflight:
         return orch.preflight_only(request).exit_code

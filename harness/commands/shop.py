@@ -1,6 +1,6 @@
 """Run the reference platform: the shop and the UnionPay-style gateway simulator.
 
-Starts both on 127.0.0.1 as child processes (the shop under uvicorn, or gunicorn with N forked
+Starts both on 127.0.0.1 (or --bind ADDR: the platform on a host of its own) as child processes (the shop under uvicorn, or gunicorn with N forked
 uvicorn workers for --workers N; the gateway under uvicorn), waits until both answer /healthz,
 writes the port file (JSON: shop_url, gateway_url, admin_token, pid, processes) atomically,
 prints the URLs and runs until SIGINT/SIGTERM, then stops the children (SIGTERM, up to 10 s,
@@ -10,6 +10,7 @@ Routes, fault knobs, presets and the time scale: docs/platform.md.
 Example:
   harness shop --port 0 --port-file /tmp/shop.json --faults documented-problems --seed 7
   harness shop --workers 2 --faults my-faults.toml --time-scale 1
+  harness shop --bind 10.0.0.5 --port 8000      # reachable from other hosts (a staging stand-in)
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from harness.execute.platform_process import ServiceProcess, probe, stop_service
 from harness.rundir import write_json_atomic
 
 NAME = "shop"
-HELP = "run the reference shop and the UnionPay-style gateway simulator on 127.0.0.1"
+HELP = "run the reference shop and the UnionPay-style gateway simulator (on 127.0.0.1, or --bind ADDR)"
 
 HEALTH_TIMEOUT_S = 90.0
 STOP_GRACE_S = 10.0
@@ -42,6 +43,9 @@ def prepare_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=int, default=1, help="shop processes (>1: gunicorn, forked)")
     parser.add_argument("--faults", default="healthy",
                         help="preset (healthy, documented-problems) or a TOML file (default: healthy)")
+    parser.add_argument("--bind", default="127.0.0.1", metavar="ADDR",
+                        help="address the shop and the gateway listen on, and that their URLs and the port file "
+                             "use (default 127.0.0.1; one of this host's addresses for other hosts to reach it)")
     parser.add_argument("--port", type=int, default=0, help="shop port (0: a free port)")
     parser.add_argument("--gateway-port", type=int, default=0, help="gateway port (0: a free port)")
     parser.add_argument("--port-file", type=Path, help="write the URLs, admin token and pids here (JSON)")
@@ -72,14 +76,15 @@ def _validate(args: argparse.Namespace) -> None:
         raise InputError(f"--memray-out: directory {args.memray_out.parent} does not exist")
 
 
-def _listen(port: int, flag: str) -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+def _listen(address: str, port: int, flag: str) -> socket.socket:
+    sock = socket.socket(socket.AF_INET6 if ":" in address else socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
-        sock.bind(("127.0.0.1", port))
+        sock.bind((address, port))
     except OSError as error:
         sock.close()
-        raise RunFailedError(f"{flag} {port}: cannot listen on 127.0.0.1: {error}") from error
+        where = f"--bind {address}" if flag == "--port" or address != "127.0.0.1" else address
+        raise RunFailedError(f"{flag} {port}: cannot listen on {address} ({where}): {error}") from error
     sock.listen(2048)
     sock.set_inheritable(True)
     return sock
@@ -92,6 +97,24 @@ def _start(role: str, argv: list[str], sock: socket.socket, env: dict, data_dir:
                            pass_fds=(sock.fileno(),))
     child.start()
     return child
+
+
+def _bind_address(value: str) -> str:
+    """--bind as an IP address of this host (a name is resolved); InputError naming the flag."""
+    import ipaddress
+    text = value.strip().strip("[]")
+    try:
+        address = ipaddress.ip_address(text)
+    except ValueError:
+        try:
+            text = socket.getaddrinfo(text, None, type=socket.SOCK_STREAM)[0][4][0]
+            address = ipaddress.ip_address(text)
+        except (OSError, ValueError, IndexError) as error:
+            raise InputError(f"--bind {value!r}: not an address of this host, and it does not resolve: {error}") from None
+    if address.is_unspecified:
+        raise InputError(f"--bind {value}: give one address (the URLs the platform hands out must name it), "
+                         "not the wildcard")
+    return str(address)
 
 
 def _faults_spec(value: str) -> str:
@@ -125,9 +148,11 @@ def run(args: argparse.Namespace) -> int:
     except Exception as error:
         raise RunFailedError(f"--database: cannot prepare the database: {error}") from error
 
-    shop_sock, gateway_sock = _listen(args.port, "--port"), _listen(args.gateway_port, "--gateway-port")
-    shop_url = f"http://127.0.0.1:{shop_sock.getsockname()[1]}"
-    gateway_url = f"http://127.0.0.1:{gateway_sock.getsockname()[1]}"
+    bind = _bind_address(args.bind)
+    shop_sock, gateway_sock = _listen(bind, args.port, "--port"), _listen(bind, args.gateway_port, "--gateway-port")
+    host = f"[{bind}]" if ":" in bind else bind
+    shop_url = f"http://{host}:{shop_sock.getsockname()[1]}"
+    gateway_url = f"http://{host}:{gateway_sock.getsockname()[1]}"
     config = ServiceConfig(shop_url=shop_url, gateway_url=gateway_url, data_dir=str(data_dir),
                            admin_token=admin_token, seed=args.seed, time_scale=args.time_scale,
                            database=args.database, sign_method=args.sign_method,

@@ -1,10 +1,13 @@
-"""Locust as child processes: one local runner, or a master and N workers on 127.0.0.1.
+"""Locust as child processes: one local runner, or a master and N local workers on 127.0.0.1,
+or a master bound to an address other hosts reach, waiting for workers started there
+(``harness worker --master ADDR:PORT``), local ones too if asked.
 
 Locust monkey-patches its process with gevent, so the harness never imports it: it launches
 ``python -m locust -f LOCUSTFILE --headless -H URL [--profile P] [--run-dir D]`` and talks to it
 with signals. Every process has a hard deadline (the profile's duration plus a margin): past it,
 the load is interrupted (SIGINT: Locust stops and its recorder flushes), then terminated.
-Logs go to ``RUN/generator/``.
+Logs go to ``RUN/generator/``. Every process gets the join token (HARNESS_JOIN_TOKEN): a worker
+without it is refused by the master (loadtests/join.py).
 """
 
 from __future__ import annotations
@@ -38,11 +41,24 @@ class LoadPlan:
     recorder_options: bool = True  # pass --profile / --run-dir (our locustfiles define them)
     extra_args: tuple[str, ...] = ()
     env: dict[str, str] = field(default_factory=dict)
+    master_bind: tuple[str, int] | None = None  # (address, port): workers on other hosts join there
+    remote_workers: int = 0  # workers expected from other hosts (harness worker --master ...)
+    workers_wait_s: float = WORKERS_MAX_WAIT_S  # how long the master waits for every worker to join
+
+    @property
+    def distributed(self) -> bool:
+        return bool(self.workers or self.remote_workers)
+
+    @property
+    def expected_workers(self) -> int:
+        return self.workers + self.remote_workers
 
     @property
     def deadline_s(self) -> float:
-        """Seconds after start past which the load is stopped whatever it is doing."""
-        return self.duration_s + DEADLINE_MARGIN_S + (30.0 if self.workers else 0.0)
+        """Seconds after start past which the load is stopped whatever it is doing (the wait for
+        workers counted twice: Locust's for connections, then the harness's for joins)."""
+        margin = 30.0 + 2 * self.workers_wait_s if self.distributed else 0.0
+        return self.duration_s + DEADLINE_MARGIN_S + margin
 
 
 def locust_argv(plan: LoadPlan, role: str, master_port: int | None = None) -> list[str]:
@@ -53,9 +69,10 @@ def locust_argv(plan: LoadPlan, role: str, master_port: int | None = None) -> li
     else:
         argv += ["--headless", "-H", plan.host, "--exit-code-on-error", "0", "--only-summary"]
         if role == "master":
-            argv += ["--master", "--master-bind-host", "127.0.0.1", "--master-bind-port", str(master_port),
-                     "--expect-workers", str(plan.workers),
-                     "--expect-workers-max-wait", str(WORKERS_MAX_WAIT_S)]
+            bind_host = plan.master_bind[0] if plan.master_bind else "127.0.0.1"
+            argv += ["--master", "--master-bind-host", bind_host, "--master-bind-port", str(master_port),
+                     "--expect-workers", str(plan.expected_workers),
+                     "--expect-workers-max-wait", f"{plan.workers_wait_s:g}"]
         argv += list(plan.extra_args)
     if plan.recorder_options:
         if plan.profile_path is not None:
@@ -75,16 +92,18 @@ class LocustRun:
         self.started_s = 0.0
         self.interrupted = False
         self.hit_deadline = False
+        self.master_port: int | None = None
 
     @property
     def main_log(self) -> Path:
-        return self.log_dir / ("master.log" if self.plan.workers else "locust.log")
+        return self.log_dir / ("master.log" if self.plan.distributed else "locust.log")
 
     def start(self) -> None:
         """Launch Locust (and its workers); returns at once."""
         env = dict(self.plan.env)
-        if self.plan.workers:
-            port = free_loopback_port()
+        if self.plan.distributed:
+            port = self.plan.master_bind[1] if self.plan.master_bind else free_loopback_port()
+            self.master_port = port
             self.main = spawn(locust_argv(self.plan, "master", port), self.main_log, child_env(env))
             for index in range(1, self.plan.workers + 1):
                 self.workers.append(spawn(locust_argv(self.plan, "worker", port),

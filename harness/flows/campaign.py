@@ -39,6 +39,10 @@ class CampaignRequest:
     allow_hosts_file: str | None = None
     ca_bundle: str | None = None
     preflight_only: bool = False  # print the pre-flight, check the target, send no load
+    master_bind: str | None = None  # ADDR[:PORT]: workers on other hosts join the master there
+    expect_workers: int = 0  # workers from other hosts to wait for (with master_bind)
+    workers_wait_s: float | None = None  # how long to wait for them (None: the default)
+    join_token_file: str | None = None  # the join token (else HARNESS_JOIN_TOKEN, else one is made)
 
 
 def check_workers(workers: int) -> int:
@@ -57,6 +61,9 @@ def run_request(request: CampaignRequest):
     profile = check.validate_profile(request.profile, DEFAULT_PROFILE)
     safety = allow.safety_from(list(request.allow_hosts), request.allow_hosts_file, request.ca_bundle)
     workers = check_workers(request.workers)
+    from harness.flows.distributed import master_options
+    master = master_options(request.master_bind, request.expect_workers, request.workers_wait_s,
+                            request.join_token_file)
     if request.platform_workers is not None and request.platform_workers < 1:
         raise InputError(f"--platform-workers {request.platform_workers}: must be 1 or more")
     stage_names = [s["name"] for s in profile.stages_manifest()]
@@ -93,7 +100,7 @@ def run_request(request: CampaignRequest):
         targets_path=targets_path, strict=request.strict,
         memray=request.memray or profile.profilers.memray, cpu_profile_stage=cpu_stage,
         database=request.database, faults_schedule=fault_schedule, sut_pids=sut_pids,
-        checked_target=checked, safety=safety, preflight_only=request.preflight_only,
+        checked_target=checked, safety=safety, preflight_only=request.preflight_only, master=master,
     )
 
 

@@ -371,7 +371,7 @@ class CapacitySearch:
             started = time.monotonic()
             try:
                 from harness.report import render_run
-                results = json.loads((run_dir / "results.json").read_text(encoding="utf-8"))
+                results = read.read_json_object(run_dir / "results.json", "the probe's results")
                 render_run(run_dir, results)
                 record["report"] = str(Path(record["run_dir"]) / "report.html")
                 spent.append(time.monotonic() - started)

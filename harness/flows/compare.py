@@ -147,9 +147,9 @@ def _read_json(path: Path) -> dict | None:
     if not path.exists():
         return None
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise CannotCompare(f"{path} is not valid JSON: {error}") from error
+        return read.read_json_object(path, "a run's JSON file")
+    except InputError as error:
+        raise CannotCompare(str(error)) from error
 
 
 def load_run(run_dir: Path | str) -> RunData:

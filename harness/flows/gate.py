@@ -124,7 +124,7 @@ def _judge(run_dir: Path, targets: str | None, strict: bool) -> tuple[dict | Non
         results_path = run_dir / "results.json"
         if not results_path.exists():
             return None, EXIT_INVALID, "harness.measure.judge is not available and the run has no results.json"
-        results = json.loads(results_path.read_text(encoding="utf-8"))
+        results = read.read_json_object(results_path, "the run's results")
         code = {"pass": EXIT_OK, "fail": EXIT_FAILED, "interrupted": EXIT_INTERRUPTED}.get(
             results.get("verdict"), EXIT_INVALID)
         return results, code, "harness.measure.judge is not available: used the run's results.json as it is"
@@ -153,7 +153,7 @@ def _run_profile(args: GateRequest) -> tuple[Path, dict | None, int]:
                                             allow_hosts_file=args.allow_hosts_file,
                                             ca_bundle=args.ca_bundle)).exit_code)
     results_path = out / "results.json"
-    results = json.loads(results_path.read_text(encoding="utf-8")) if results_path.exists() else None
+    results = read.read_json_object(results_path, "the run's results") if results_path.exists() else None
     return out, results, code
 
 
@@ -195,7 +195,7 @@ def run_gate(args: GateRequest) -> int:
 
         baseline = None
         if args.baseline == "last-pass":
-            profile_name = (json.loads((run_dir / "manifest.json").read_text(encoding="utf-8"))
+            profile_name = (read.read_json_object(run_dir / "manifest.json", "the run's manifest")
                             .get("profile", {}).get("name") if (run_dir / "manifest.json").exists() else None)
             baseline = last_passing_run(args.reports, profile=profile_name, exclude=run_dir)
             if baseline is None:

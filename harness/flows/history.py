@@ -8,12 +8,14 @@ listed with its manifest's end reason and no figures.
 
 from __future__ import annotations
 
-import json
 import math
 import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from harness.errors import InputError
+from harness.rundir import read
 
 INDEX_NAME = "history.sqlite"
 
@@ -47,8 +49,8 @@ class RunRecord:
 
 def _load(path: Path) -> dict[str, Any] | None:
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError, UnicodeDecodeError):
+        return read.read_json_object(path, "a run's JSON file")
+    except InputError:  # a broken run is left out of the history, not fatal to it
         return None
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import shutil
 import signal
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,15 +23,14 @@ from rich.console import Console
 
 from harness.config.profile import Profile
 from harness.errors import EXIT_INTERRUPTED, EXIT_INVALID, RunFailedError
-from harness.execute.locust_process import INTERRUPT_GRACE_S, LoadPlan, LocustRun
+from harness.execute.locust_process import LoadPlan, LocustRun
 from harness.execute.platform_process import EmbeddedPlatform, StartCancelled
 from harness.execute.sampler import ProcessSampler
-from harness.report.summary import ProgressPrinter, print_summary
-from harness.rundir import EventTail, RunDirectory, read, schema
+from harness.flows.live import drive
+from harness.flows.preflight import preflight_only, print_preflight  # noqa: F401 - preflight_only: the flows' API
+from harness.report.summary import print_summary
+from harness.rundir import RunDirectory, read, schema
 
-LOOP_INTERVAL_S = 0.25
-HEALTH_INTERVAL_S = 1.0  # [abort] health_failures: one probe a second
-HEALTH_TIMEOUT_S = 2.0
 SETTLE_TIMEOUT_S = 30.0  # waiting for in-flight payments to settle before reconciling
 
 
@@ -85,6 +83,11 @@ class RunRequest:
     preflight_only: bool = False
     shop_journeys: bool = True  # the shop's journeys (requests per journey estimated from the mix)
     health_path: str = "/healthz"  # what [abort] health_failures polls on the target
+    master: object | None = None  # harness.flows.distributed.MasterOptions: workers from other hosts
+
+    @property
+    def distributed(self) -> bool:
+        return bool(self.workers or (self.master is not None and self.master.remote_workers))
 
 
 @dataclass
@@ -147,10 +150,13 @@ def execute(request: RunRequest, console: Console | None = None) -> RunOutcome:
         argv=request.argv,
         profile={"path": profile.path, "name": profile.name, "content": _plain(profile.content)},
         stages=profile.stages_manifest(), target=request.target, embedded_platform=embedded,
-        workers=request.workers, faults=request.faults or ("healthy" if embedded else None),
+        workers=request.workers + (request.master.remote_workers if request.master else 0),
+        faults=request.faults or ("healthy" if embedded else None),
         targets_file=str(request.targets_path) if request.targets_path else None,
         extra={"locustfile": request.locustfile, "platform_workers": request.platform_workers,
-               "database": request.database, **request.extra},
+               "database": request.database, **request.extra,
+               **({"master": request.master.as_manifest()} if request.master and request.master.remote_workers
+                  else {})},
     )
     if request.targets_path is not None:  # kept with the run, so re-judging it later uses the same targets
         shutil.copyfile(request.targets_path, run_dir.path / "targets.toml")
@@ -174,16 +180,24 @@ def execute(request: RunRequest, console: Console | None = None) -> RunOutcome:
             sampler.watch(pid, "sut")
         sampler.start()
         scraper = _start_scraper(target, run_dir, console) if request.scrape_metrics else None
-        _print_preflight(request, target, run_dir, console)
+        print_preflight(request, target, run_dir, console)
+        master = request.master
         load = LocustRun(LoadPlan(  # absolute paths: the children run in the repository root
             locustfile=",".join(str(Path(p).resolve()) for p in request.locustfile.split(",")), host=target,
             run_dir=run_dir.path.resolve(), duration_s=profile.total_duration_s + profile.drain_s,
             profile_path=Path(profile.path).resolve(),
-            workers=request.workers, recorder_options=request.recorder_options, env=_locust_env(request)))
+            workers=request.workers, recorder_options=request.recorder_options, env=_locust_env(request),
+            master_bind=master.bind if master else None,
+            remote_workers=master.remote_workers if master else 0,
+            **({"workers_wait_s": master.wait_s} if master else {})))
         load.start()
+        if master is not None and master.remote_workers:
+            console.print(f"master listening on {master.bind[0]}:{load.master_port}: waiting up to {master.wait_s:g} s "
+                          f"for {master.remote_workers} worker(s); on each worker host run:")
+            console.print(f"  {master.worker_command()}")
         for pid in load.pids():
             sampler.watch(pid, "generator", include_children=False)
-        end_reason, detail, extra_manifest = _drive(request, run_dir, load, side, signals, console, target)
+        end_reason, detail, extra_manifest = drive(request, run_dir, load, side, signals, console, target)
     except (_InterruptedBeforeLoad, StartCancelled, KeyboardInterrupt):
         end_reason, detail = "interrupted", f"{', '.join(signals.received) or 'SIGINT'} before the load started"
         run_dir.events.append("interrupt", signal=signals.received[0] if signals.received else "SIGINT")
@@ -210,72 +224,18 @@ def execute(request: RunRequest, console: Console | None = None) -> RunOutcome:
     return _conclude(request, run_dir, end_reason, detail, console)
 
 
-def preflight_only(request: RunRequest, console: Console | None = None) -> RunOutcome:
-    """``--preflight``: print what the run would hit and how hard, send no load; exit 0."""
-    console = console or default_console()
-    _print_preflight(request, request.target, None, console)
-    console.print("pre-flight only (--preflight): no load was sent")
-    return RunOutcome(Path(), "preflight", 0)
-
-
-def _print_preflight(request: RunRequest, target: str | None, run_dir: RunDirectory | None,
-                     console: Console) -> None:
-    """The pre-flight block on the console and in the manifest (``preflight``), before any load."""
-    from harness.config.allow import preflight_lines
-    checked = request.checked_target
-    lines = preflight_lines(request.profile, checked, request.workers, request.shop_journeys,
-                            url=target or "the embedded platform (started for the run)")
-    for line in lines:
-        console.print(line)
-    if run_dir is not None:
-        run_dir.update_manifest(preflight={"lines": lines, "target": checked.as_manifest() if checked else None,
-                                           "max_requests_per_s": request.profile.max_requests_per_s,
-                                           "abort": request.profile.abort.as_dict() or None})
-
-
 def _locust_env(request: RunRequest) -> dict[str, str]:
     """The Locust processes' extra environment: the CA bundle of --ca-bundle for https targets."""
     env = dict(request.locust_env)
+    import secrets
+
+    from harness.flows.distributed import TOKEN_ENV
+    env[TOKEN_ENV] = request.master.token if request.master is not None else secrets.token_urlsafe(24)
     bundle = getattr(request.safety, "ca_bundle", None)
     if bundle is not None:
         env.setdefault("REQUESTS_CA_BUNDLE", str(bundle))
         env.setdefault("SSL_CERT_FILE", str(bundle))
     return env
-
-
-class _HealthProbe:
-    """[abort] health_failures: GET the target's health path once a second in a thread (each probe
-    bounded by HEALTH_TIMEOUT_S); results are collected by the run's loop. Stops with the run."""
-
-    def __init__(self, url: str, verify: bool | str) -> None:
-        self.url, self.verify = url, verify
-        self.results: list[tuple[float, bool, str]] = []
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="abort-health", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def _loop(self) -> None:
-        import requests
-        while not self._stop.wait(HEALTH_INTERVAL_S):
-            try:
-                response = requests.get(self.url, timeout=HEALTH_TIMEOUT_S, verify=self.verify)
-                ok, why = response.status_code == 200, f"GET {self.url} answered {response.status_code}"
-            except requests.RequestException as error:
-                ok, why = False, f"GET {self.url}: {type(error).__name__}"
-            with self._lock:
-                self.results.append((time.time(), ok, why))
-
-    def take(self) -> list[tuple[float, bool, str]]:
-        with self._lock:
-            taken, self.results = self.results, []
-        return taken
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=HEALTH_TIMEOUT_S + 1.0)
 
 
 def _start_scraper(target: str, run_dir: RunDirectory, console: Console):
@@ -289,82 +249,6 @@ def _start_scraper(target: str, run_dir: RunDirectory, console: Console):
     except (ValueError, OSError) as error:  # the run goes on without platform metrics
         console.print(f"platform metrics not scraped: {error}", style="yellow")
         return None
-
-
-def _drive(request: RunRequest, run_dir: RunDirectory, load: LocustRun, side: _PlatformSide,
-           signals: _Signals, console: Console, target: str) -> tuple[str, str, dict]:
-    """Follow the run until Locust ends: progress lines, platform hooks, [abort] conditions,
-    interrupts, deadline."""
-    from harness.core.abort import AbortJudge
-    tail = EventTail(run_dir.path / schema.EVENTS)
-    progress = ProgressPrinter(console, {s["name"]: s["duration_s"] for s in request.profile.stages_manifest()})
-    rules = request.profile.abort
-    judge = AbortJudge(rules) if rules else None
-    health = None
-    if rules.health_failures is not None:
-        health = _HealthProbe(target + request.health_path, getattr(request.safety, "verify", True))
-        health.start()
-    abort = None
-    interrupt_sent_s: float | None = None
-    returncode = None
-    try:
-        while returncode is None:
-            for event in tail.read_new():
-                progress.on_event(event)
-                side.on_event(event)
-                if judge is not None and event.get("kind") == "progress" and abort is None:
-                    abort = judge.observe_progress(event)
-            for t_s, ok, why in health.take() if health is not None else ():
-                if abort is None:
-                    abort = judge.observe_health(t_s, ok, why)
-            side.check_service()
-            if abort is not None and interrupt_sent_s is None:
-                interrupt_sent_s = time.monotonic()
-                run_dir.events.append("abort", **abort.as_event())
-                progress.close()
-                console.print(f"abort: {abort.describe()}; stopping the load, keeping what was measured ...",
-                              style="bold red")
-                load.interrupt()
-            interrupt_sent_s, returncode = _follow_interrupts(load, signals, run_dir, progress, console,
-                                                              interrupt_sent_s)
-    finally:
-        if health is not None:
-            health.stop()
-    for event in tail.read_new():
-        progress.on_event(event)
-        side.on_event(event)
-    progress.close()
-    extra = {"generator_returncode": returncode, "generator_hit_deadline": load.hit_deadline}
-    if abort is not None and not signals.received:
-        extra["abort"] = abort.as_event()
-        return "aborted", abort.describe(), extra
-    if signals.received:
-        return "interrupted", f"{signals.received[0]} during the load", extra
-    if load.hit_deadline:
-        return "error", f"the load generator ran past its deadline ({load.plan.deadline_s:g} s) and was stopped", extra
-    if returncode != 0:
-        return "error", f"the load generator exited with code {returncode}:\n{load.failure_detail()}", extra
-    return "completed", "", extra
-
-
-def _follow_interrupts(load: LocustRun, signals: _Signals, run_dir: RunDirectory, progress, console: Console,
-                       interrupt_sent_s: float | None) -> tuple[float | None, int | None]:
-    """One turn of the loop's interrupt handling (``interrupt_sent_s``: when the load was asked to
-    stop, by a signal or an abort): that time, and Locust's exit code once it ended (else None,
-    after a pause)."""
-    if signals.received and interrupt_sent_s is None:
-        interrupt_sent_s = time.monotonic()
-        run_dir.events.append("interrupt", signal=signals.received[0])
-        progress.close()
-        console.print(f"{signals.received[0]}: stopping the load, keeping what was measured ...")
-        load.interrupt()
-    elif interrupt_sent_s is not None and (
-            len(signals.received) > 1 or time.monotonic() - interrupt_sent_s > INTERRUPT_GRACE_S):
-        load.stop(grace_s=2.0)  # a second Ctrl-C, or Locust did not stop: stop it hard
-    returncode = load.poll()
-    if returncode is None:
-        time.sleep(LOOP_INTERVAL_S)
-    return interrupt_sent_s, returncode
 
 
 class _PlatformSide:

@@ -72,6 +72,7 @@ class HtmlReport:
             "cpu": sections.cpu_view(cpu, cpu_stage),
             "faults": sections.fault_rows(results.get("faults"), run.t0_s),
             "recon": sections.reconciliation_view(results),
+            "generators": model.generator_rows(results),
             "generated_at": generated_at,
             "harness_version": __version__,
             "run_dir_name": run.run_dir.name,

@@ -217,6 +217,15 @@ Availability here is over the requests the fault can touch (its scope), per wind
 <tbody>{% for row in recon.rows %}<tr class="st-fail">{% for cell in row %}<td>{{ cell }}</td>{% endfor %}</tr>{% endfor %}</tbody></table>
 {% elif recon.clean %}<p>✔ No discrepancies: every payment the gateway settled matches exactly one paid order.</p>{% endif %}{% endif %}
 
+{% if generators[0] or generators[1] %}<h2 id="generators">Load generators</h2>
+<p class="note">Workers of the distributed run (docs/distributed.md): clock offset to the master (measured at
+the join; records are shifted onto the master's clock), lost mid-run or not, requests each sent and merged here.</p>
+<table><thead><tr><th>worker</th><th>name</th><th>address</th><th>clock offset</th><th>state</th><th>sent</th><th>merged</th></tr></thead>
+<tbody>{% for g in generators[0] %}<tr class="{{ 'st-fail' if g.clock_bad or g.state == 'lost' or g.sent != g.merged else '' }}">
+<td>{{ g.worker }}</td><td>{{ g.name }}</td><td>{{ g.host }}</td><td class="num">{{ g.clock }}</td><td>{{ g.state }}</td>
+<td class="num">{{ g.sent }}</td><td class="num">{{ g.merged }}</td></tr>{% endfor %}</tbody></table>
+{% for r in generators[1] %}<p class="bad">✘ {{ r }}</p>{% endfor %}{% endif %}
+
 <h2 id="run">About this run</h2>
 <table class="facts">{% for k, v in head.facts %}<tr><th>{{ k }}</th><td>{{ v }}</td></tr>{% endfor %}</table>
 {% for s in stages %}<details><summary>Stage {{ s.name }}: every endpoint ({{ s.endpoints|length }})</summary>

@@ -46,12 +46,13 @@ class MarkdownReport:
     targets: list[dict]
     stages: list[dict]
     generated_at: str
+    generators: tuple[list[dict], list[str]] = ([], [])
 
     @classmethod
     def from_run(cls, run: RunData, generated_at: str) -> MarkdownReport:
         """Builds the summary from a loaded run."""
         return cls(model.headline(run.results, run.manifest), model.target_rows(run.results),
-                   model.stage_rows(run.results), generated_at)
+                   model.stage_rows(run.results), generated_at, model.generator_rows(run.results))
 
     def render(self, stream: TextIO) -> None:
         """Writes the Markdown to ``stream``."""
@@ -69,4 +70,13 @@ class MarkdownReport:
             stream.write("\n")
         stream.write("\n".join(targets_markdown(self.targets)) + "\n")
         stream.write("\n" + "\n".join(stages_markdown(self.stages)) + "\n")
+        workers, refused = self.generators
+        if workers or refused:
+            stream.write("\n**Load generators**\n\n")
+            if workers:
+                stream.write("\n".join(md_table(["worker", "name", "address", "clock offset", "state", "sent", "merged"],
+                                                [[w["worker"], w["name"], w["host"], w["clock"], w["state"], w["sent"],
+                                                  w["merged"]] for w in workers])) + "\n\n")
+            for line in refused:
+                stream.write(f"- ✘ {line}\n")
         stream.write(f"\n<sub>Generated {self.generated_at}; details, charts and journeys in report.html.</sub>\n")

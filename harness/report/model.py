@@ -240,3 +240,29 @@ def target_lines(results: dict, kind: str) -> list[tuple[str, float, str, str | 
             scale = 1.0 if unit == "%" else 100.0
             lines += [(label, value * scale, status, stage) for label, value, status in levels]
     return lines
+
+
+def generator_rows(results: dict) -> tuple[list[dict], list[str]]:
+    """The load generators of a distributed run (results.json ``generators``): one row per worker
+    (index, name, address, clock offset, state, requests it sent and merged), and the refusals."""
+    block = results.get("generators")
+    if not isinstance(block, dict):
+        return [], []
+    rows = []
+    for w in block.get("workers") or []:
+        clock = w.get("clock") or {}
+        sent, merged = w.get("sent_requests") or {}, w.get("merged_requests") or {}
+        offset = clock.get("offset_s")
+        rows.append({
+            "worker": w.get("worker"), "name": w.get("name") or "", "host": w.get("host") or "",
+            "clock": "" if offset is None else f"{offset * 1000:+.1f} ms ± {float(clock.get('error_bound_s') or 0) * 1000:.1f}",
+            "clock_bad": bool(w.get("clock_problem")),
+            "state": "lost" if w.get("lost_t_s") is not None else "ok",
+            "sent": sum(int(v) for v in sent.values()), "merged": sum(int(v) for v in merged.values()),
+        })
+    refused = [f"{r.get('name') or '?'} ({r.get('host') or '?'}): {r.get('reason')}" for r in block.get("refused") or []]
+    missing = block.get("missing")
+    if isinstance(missing, dict):
+        refused.insert(0, f"only {missing.get('joined')} of {missing.get('expected')} workers joined "
+                          f"within {missing.get('waited_s')} s")
+    return rows, refused

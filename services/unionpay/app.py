@@ -10,6 +10,7 @@ import secrets
 import time
 from contextlib import asynccontextmanager
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
@@ -20,6 +21,7 @@ from services.latency import KnobError
 from services.unionpay.keys import MER_ID, ensure_keys
 from services.unionpay.notifier import Notifier
 from services.unionpay.protocol import (
+    LOOPBACK_HOSTS,
     RESP_MSG,
     ProtocolError,
     china_stamp,
@@ -58,6 +60,8 @@ def _cashier_page(txn: Transaction) -> str:
 def create_app(config: ServiceConfig) -> FastAPI:
     """The gateway application for ``config`` (keys are created in its data dir if missing)."""
     keys = ensure_keys(config.keys_dir)
+    # notifications go to loopback or to the platform's own address (harness shop --bind)
+    notify_hosts = LOOPBACK_HOSTS | {h for h in (urlsplit(config.shop_url).hostname,) if h}
     ledger = Ledger()
     ledger.load_journal(Path(config.data_dir) / "gateway-ledger.jsonl")
     state = {"raw": gateway_knobs(config.gateway_faults).raw}
@@ -108,7 +112,7 @@ def create_app(config: ServiceConfig) -> FastAPI:
         now = time.time()
         ledger.stats["front_requests"] += 1
         try:
-            validate_purchase(fields, keys, now)
+            validate_purchase(fields, keys, now, notify_hosts)
         except ProtocolError as e:
             return _answer(e.resp_code, e.status, e.field, str(e))
         existing = ledger.by_order.get(fields["orderId"])

@@ -122,8 +122,11 @@ def _check_common(fields: Mapping[str, str], required: tuple[str, ...], fixed: d
         raise ProtocolError("10", "txnTime", f"txnTime is stale (more than {max_age_s:g} s from now)")
 
 
-def validate_purchase(fields: Mapping[str, str], keys: KeyMaterial, now_s: float) -> None:
-    """Check a frontTransReq.do form; raises :class:`ProtocolError` naming the field."""
+def validate_purchase(fields: Mapping[str, str], keys: KeyMaterial, now_s: float,
+                      notify_hosts: frozenset[str] = LOOPBACK_HOSTS) -> None:
+    """Check a frontTransReq.do form; raises :class:`ProtocolError` naming the field.
+    ``notify_hosts``: where the simulator may send notifications (loopback, and the platform's
+    own address when it is bound elsewhere: ``harness shop --bind``)."""
     _check_common(fields, PURCHASE_REQUIRED, _FIXED_PURCHASE, now_s, 3600.0)
     if fields["signMethod"] not in ("11", "01"):
         raise ProtocolError("10", "signMethod", "signMethod must be 11 or 01")
@@ -133,8 +136,9 @@ def validate_purchase(fields: Mapping[str, str], keys: KeyMaterial, now_s: float
         raise ProtocolError("10", "txnAmt", "txnAmt must be a positive integer in fen")
     for name in ("frontUrl", "backUrl"):
         url = urlsplit(fields[name])
-        if url.scheme not in ("http", "https") or url.hostname not in LOOPBACK_HOSTS:
-            raise ProtocolError("10", name, f"{name} must be an http URL on loopback (simulator)")
+        if url.scheme not in ("http", "https") or url.hostname not in notify_hosts:
+            raise ProtocolError("10", name, f"{name} must be an http URL on loopback or the platform's own "
+                                            f"address (simulator)")
     if fields.get("payTimeout"):
         try:
             parse_china_stamp(fields["payTimeout"])

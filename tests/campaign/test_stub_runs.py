@@ -96,14 +96,17 @@ def test_harness_worker_joins_a_master(tmp_path, write_profile, tiny_service):
     port = free_loopback_port()
     out = tmp_path / "run"
     out.mkdir()
+    token_file = tmp_path / "join-token"
+    token_file.write_text("a-join-token-of-this-test\n")
     master = subprocess.Popen(
         [sys.executable, "-m", "locust", "-f", str(STUB_LOCUSTFILE), "--master", "--master-bind-host", "127.0.0.1",
          "--master-bind-port", str(port), "--expect-workers", "1", "--expect-workers-max-wait", "60",
          "--headless", "-H", url, "--profile", str(write_profile(stages=[("100%", 1.0, 2.0)])),
          "--run-dir", str(out), "--exit-code-on-error", "0"],
-        cwd=REPO, env=harness_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        cwd=REPO, env={**harness_env(), "HARNESS_JOIN_TOKEN": "a-join-token-of-this-test"},
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     worker = start_harness("worker", "--master", "127.0.0.1", "--master-port", str(port),
-                           "--locustfile", str(STUB_LOCUSTFILE))
+                           "--locustfile", str(STUB_LOCUSTFILE), "--join-token-file", str(token_file))
     try:
         _, master_log = master.communicate(timeout=90)
         code, output = finish(worker, timeout_s=60)

@@ -109,7 +109,7 @@ def test_cannot_compare_says_why(make_run, tmp_path):
         cmp.compare_run_dirs(base, empty, n_boot=200)
     bad_json = make_run("badjson", seed=5)
     (bad_json / "manifest.json").write_text("{")
-    with pytest.raises(cmp.CannotCompare, match="manifest.json is not valid JSON"):
+    with pytest.raises(cmp.CannotCompare, match="manifest.json: not valid JSON"):
         cmp.compare_run_dirs(base, bad_json, n_boot=200)
 
 

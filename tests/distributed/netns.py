@@ -111,6 +111,9 @@ class Hosts:
                 proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 pass
+            for stream in (proc.stdin, proc.stdout, proc.stderr):
+                if stream is not None:
+                    stream.close()
         self._procs.clear()
         for ns in [*self._ns.values(), self.switch]:
             _ip("netns", "del", ns, check=False)  # their links go with them

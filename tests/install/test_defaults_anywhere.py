@@ -127,6 +127,7 @@ def test_worker_default_locustfile_resolves_from_anywhere(elsewhere, monkeypatch
             return 0
 
     monkeypatch.setattr(worker.subprocess, "Popen", FakePopen)
+    monkeypatch.setenv("HARNESS_JOIN_TOKEN", "a-token-of-this-test")
     assert main(["worker", "--master", "127.0.0.1"]) == 0
     argv = started["argv"]
     assert _resolved(argv[argv.index("-f") + 1]) == SHIPPED_LOCUSTFILE

@@ -82,6 +82,18 @@ def test_master_and_two_workers_merge_exactly(platform, tmp_path, check_run_dir,
     visit_ids = [j["journey_id"] for j in journeys if j["name"] == "visit"]
     assert len(visit_ids) == len(set(visit_ids))
     assert {v.split("-")[0] for v in visit_ids} == {"0", "1"}
+    # the join: both workers measured and planned; each one's own count of what it sent, per
+    # stage, equals what was merged from it, and the merged rows are the sum
+    raw = [json.loads(line) for line in (run_dir / "events.jsonl").read_text().splitlines()]
+    planned = next(e for e in raw if e["kind"] == "workers_planned")
+    assert [w["worker"] for w in planned["workers"]] == ["0", "1"]
+    assert all(abs(w["clock"]["offset_s"]) < 0.05 and w["clock"]["samples"] == 8 for w in planned["workers"])
+    totals = {e["worker"]: e for e in raw if e["kind"] == "worker_totals"}
+    assert set(totals) == {"0", "1"}
+    for stage in ("100%", "200%"):
+        merged = sum(t["merged_requests"].get(stage, 0) for t in totals.values())
+        assert merged == sum(t["sent_requests"].get(stage, 0) for t in totals.values())
+        assert merged == sum(r["stage"] == stage for r in requests_rows) > 0
 
 
 def _free_port() -> int:
