@@ -134,6 +134,9 @@ def judge_probe(obs: ProbeObservation, strict: bool = False, baseline: ProbeObse
     if obs.platform_died:
         breaches.append(Breach("platform-died", "platform", None, None, "", "the platform exited during the probe",
                                math.inf))
+    if obs.aborted:
+        breaches.append(Breach("abort", "run", None, None, "", f"the profile's [abort] stopped the probe: {obs.aborted}",
+                               math.inf))
     reasons = generator_bound_reasons(obs)
     too_low = cap_too_low(obs, baseline)
     if too_low and any(b.target_id == "dropped-arrivals" for b in breaches):

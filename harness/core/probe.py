@@ -49,6 +49,7 @@ class ProbeObservation:
     generator_processes: int = 1  # load-generating processes; each holds cap/N visits and rate/N arrivals
     poisson_arrivals: bool = True  # False: evenly spaced arrivals (profile arrivals = "uniform")
     platform_died: bool = False
+    aborted: str | None = None  # the [abort] condition that stopped the probe (its description)
     run_dir: str = ""
 
 

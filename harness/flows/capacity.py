@@ -89,6 +89,8 @@ def _toml_value(value: object) -> str:
         return repr(value)
     if isinstance(value, str):
         return json.dumps(value, ensure_ascii=False)  # a JSON string is a valid TOML basic string
+    if isinstance(value, dict):  # an inline table ({ above = 0.05, for_s = 10 })
+        return "{ " + ", ".join(f"{json.dumps(str(k))} = {_toml_value(v)}" for k, v in value.items()) + " }"
     raise TypeError(f"cannot write {type(value).__name__} to TOML")
 
 
@@ -100,15 +102,19 @@ def _toml_table(header: str, table: dict) -> str:
 def probe_profile_text(base: Profile, name: str, journeys_per_s: float, probe_s: float, ramp_s: float,
                        drain_s: float) -> str:
     """A one-stage profile: ``base``'s [profile] settings, ``journeys_per_s`` held for ``probe_s``
-    seconds (the first ``ramp_s`` left out of statistics), drain capped at ``drain_s``."""
+    seconds (the first ``ramp_s`` left out of statistics), drain capped at ``drain_s``. The base's
+    ``max_requests_per_s`` and ``[abort]`` conditions hold in every probe: a probe an [abort]
+    condition stopped counts as broken, and the search goes on below it."""
     section = {k: v for k, v in dict(base.content.get("profile", {})).items() if not isinstance(v, dict | list)}
     section["name"] = name
     section["mix"] = str(base.mix_file.resolve())  # the probe lives elsewhere: the base's mix, found from its folder
     section["drain_s"] = min(float(section.get("drain_s", base.drain_s)), drain_s)
     stage = {"name": name, "load_factor": journeys_per_s / base.nominal_journeys_per_s,
              "duration_s": float(probe_s), "ramp_s": float(ramp_s)}
+    abort = dict(base.content.get("abort") or {})
     return (f"# capacity probe: {journeys_per_s:.4g} journeys/s, generated from {base.path}\n"
-            + _toml_table("[profile]", section) + "\n" + _toml_table("[[stages]]", stage))
+            + _toml_table("[profile]", section) + "\n" + _toml_table("[[stages]]", stage)
+            + ("\n" + _toml_table("[abort]", abort) if abort else ""))
 
 
 def capacity_targets_text(targets_path: Path) -> tuple[str, list[str]]:
@@ -173,6 +179,8 @@ def observe_probe(run_dir: Path, results: dict, offered_journeys_per_s: float, e
         max_concurrent_journeys=max_concurrent_journeys, generator_processes=generator_processes,
         poisson_arrivals=poisson_arrivals,
         platform_died=end_reason == "platform-died",
+        aborted=(((results.get("abort") or {}).get("description") or "an [abort] condition held")
+                 if end_reason == "aborted" else None),
         run_dir=str(run_dir),
     )
 

@@ -110,6 +110,18 @@ def test_a_probe_profile_holds_one_rate(tiny_profile: Path, tmp_path: Path) -> N
     assert probe.time_scale == base.time_scale and probe.mix == base.mix
 
 
+def test_a_probe_keeps_the_base_profile_s_ceiling_and_abort_conditions(tmp_path: Path) -> None:
+    path = tmp_path / "guarded.toml"
+    path.write_text(TINY_PROFILE.format(mix=ROOT / "scenarios" / "mix.toml").replace(
+        "[profile]", "[profile]\nmax_requests_per_s = 40", 1)
+        + "\n[abort]\nerror_ratio = { above = 0.05, for_s = 10 }\nhealth_failures = 3\n", encoding="utf-8")
+    base = load_profile(path)
+    probe = parse_profile(tomllib.loads(probe_profile_text(base, "p", 5.0, probe_s=20.0, ramp_s=4.0, drain_s=10.0)),
+                          "probe.toml")
+    assert probe.max_requests_per_s == 40
+    assert probe.abort == base.abort and probe.abort.error_ratio is not None and probe.abort.health_failures == 3
+
+
 def test_gateway_share_is_time_weighted() -> None:
     endpoints = [{"name": "GET /api/cart", "count": 90, "mean_ms": 10.0},
                  {"name": "POST /gateway/cashier/confirm", "count": 10, "mean_ms": 90.0}]

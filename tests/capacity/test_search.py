@@ -191,6 +191,9 @@ def test_dropped_arrivals_and_a_dead_platform_break_a_probe() -> None:
     died = core.judge_probe(core.ProbeObservation(4.0, 4.0, platform_died=True))
     assert not died.passed and died.breaches[0].target_id == "platform-died"
     assert core.judge_probe(observe(4.0, 300.0, dropped=1)).passed  # 1 of 120 is under 1%
+    aborted = core.judge_probe(core.ProbeObservation(4.0, 4.0, aborted="error_ratio 0.5 above 0.05 for 3 s"))
+    assert not aborted.passed and aborted.breaches[0].target_id == "abort"
+    assert "error_ratio 0.5" in aborted.breaches[0].explanation
 
 
 def test_dropped_arrivals_from_a_cap_too_low_for_the_rate_are_the_generator_s_limit() -> None:

@@ -3,9 +3,10 @@
 A :class:`Hosts` set is one namespace per named host, each with its own address (``.2``, ``.3``,
 ...) and loopback, and the root namespace (the master's host, ``.1``), all joined by veth pairs
 to a Linux bridge that lives in a namespace of its own (the "switch"): frames between hosts
-then never cross the root namespace's bridge netfilter hooks, which Docker's rules make drop. Names carry this process's pid, and the /24 is chosen from the
-pid too, so concurrent test sessions do not collide. Everything is removed on exit, also when a
-test fails (and namespaces left by a crashed earlier session of the same pid are replaced).
+then never cross the root namespace's bridge netfilter hooks, which Docker's rules make drop.
+Names carry this process's pid and a count of the sets it made, and the /24 is chosen from them
+too, so concurrent test sessions do not collide. Everything is removed on exit, also when a test
+fails (and namespaces left by a crashed earlier session of the same pid are replaced).
 
 Needs root and iproute2 (CI runs as root); :func:`unavailable_reason` says why not, for a skip.
 Only the addresses made here are ever load targets.
@@ -45,13 +46,16 @@ def unavailable_reason() -> str | None:
 
 
 class Hosts:
-    """Namespaced hosts on a private /24 joined by a bridge in the root namespace."""
+    """Namespaced hosts on a private /24 joined by a bridge in a switch namespace."""
+
+    _made = 0
 
     def __init__(self, names: Iterable[str], subnet_octet: int | None = None) -> None:
         self.names = list(names)
         if len(self.names) > 200:
             raise ValueError("at most 200 hosts")
-        tag = os.getpid() % 100000
+        Hosts._made += 1  # two sets in one session never share names
+        tag = (os.getpid() % 10000) * 10 + Hosts._made % 10
         self.tag = tag
         octet = subnet_octet if subnet_octet is not None else 20 + tag % 200
         self.net = f"10.213.{octet}"
