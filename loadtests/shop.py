@@ -107,6 +107,9 @@ class ShopVisitor(FastHttpUser):
     """One visitor slot: waits for an arrival, runs that visit, waits again."""
 
     wait_time = constant(0)
+    # TLS is verified (FastHttpUser's default is not to): against the system's CAs, or the bundle
+    # that --ca-bundle puts in SSL_CERT_FILE (set it on remote worker hosts too).
+    insecure = False
     network_timeout = 10.0
     connection_timeout = 10.0
 

@@ -58,6 +58,10 @@ def check_target(url: str, flag: str, health_path: str | None = "/healthz", veri
     probe = url + (health_path or "")
     try:
         response = requests.get(probe, timeout=REACH_TIMEOUT_S, verify=verify)
+    except requests.exceptions.SSLError as error:  # before ConnectionError, its base class
+        against = f"the CA bundle {verify}" if isinstance(verify, str) else "this machine's trusted CAs"
+        raise RunFailedError(f"{flag} {url}: TLS verification failed against {against} ({_root_cause(error)}); "
+                             "verification stays on: give the platform's CA with --ca-bundle FILE") from error
     except requests.ConnectionError as error:
         raise RunFailedError(f"{flag} {url}: unreachable, nothing accepted a connection "
                              f"({_root_cause(error)}); is the service running?") from error

@@ -3,7 +3,9 @@
 Listens on ``(listen_host, port)`` and forwards each connection to ``upstream``; bytes from the
 client are held ``delay_s`` before they are passed on (in order), bytes back are passed at once,
 so every request/response exchange takes ``delay_s`` longer, like a link with that much more
-round-trip time. Threads, bounded: :meth:`close` stops accepting and closes every connection.
+round-trip time. With ``tls`` (a server-side ssl.SSLContext) it terminates TLS, as an HTTPS
+load balancer in front of a platform would. Threads, bounded: :meth:`close` stops accepting and
+closes every connection.
 
     with DelayRelay(("10.213.37.1", 0), ("10.213.37.2", 8000), delay_s=0.020) as relay:
         relay.url   # "http://10.213.37.1:PORT"
@@ -20,8 +22,8 @@ CHUNK = 65536
 
 
 class DelayRelay:
-    def __init__(self, listen: tuple[str, int], upstream: tuple[str, int], delay_s: float) -> None:
-        self.upstream, self.delay_s = upstream, delay_s
+    def __init__(self, listen: tuple[str, int], upstream: tuple[str, int], delay_s: float, tls=None) -> None:
+        self.upstream, self.delay_s, self.tls = upstream, delay_s, tls
         self._server = socket.create_server(listen, reuse_port=False)
         self._server.settimeout(0.2)
         self.host, self.port = self._server.getsockname()[:2]
@@ -33,7 +35,7 @@ class DelayRelay:
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"{'https' if self.tls else 'http'}://{self.host}:{self.port}"
 
     def __enter__(self) -> DelayRelay:
         self._thread.start()
@@ -59,19 +61,53 @@ class DelayRelay:
                 client, _ = self._server.accept()
             except (TimeoutError, OSError):
                 continue
+            threading.Thread(target=self._serve, args=(client,), daemon=True).start()
+
+    def _serve(self, client: socket.socket) -> None:
+        if self.tls is not None:
             try:
-                upstream = socket.create_connection(self.upstream, timeout=5)
-            except OSError:
+                client.settimeout(5)
+                client = self.tls.wrap_socket(client, server_side=True)
+            except (OSError, ValueError):  # a client that refused our certificate
                 client.close()
-                continue
-            for sock in (client, upstream):
-                sock.settimeout(None)
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            with self._lock:
-                self._sockets += [client, upstream]
-                self.connections += 1
-            _Delayed(client, upstream, self.delay_s, self._closed).start()
-            threading.Thread(target=_pipe, args=(upstream, client), daemon=True).start()
+                return
+        try:
+            upstream = socket.create_connection(self.upstream, timeout=5)
+        except OSError:
+            client.close()
+            return
+        for sock in (client, upstream):
+            sock.settimeout(None)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        with self._lock:
+            self._sockets += [client, upstream]
+            self.connections += 1
+        if self.tls is not None:  # one thread per TLS connection: an SSL object is not shared between threads
+            _tls_loop(client, upstream, self._closed)
+            return
+        _Delayed(client, upstream, self.delay_s, self._closed).start()
+        threading.Thread(target=_pipe, args=(upstream, client), daemon=True).start()
+
+
+def _tls_loop(client, upstream: socket.socket, closed: threading.Event) -> None:
+    """Both directions of a TLS connection in this thread, without delay."""
+    import select
+    try:
+        while not closed.is_set():
+            ready = [client] if client.pending() else select.select([client, upstream], [], [], 0.5)[0]
+            for sock in ready:
+                data = sock.recv(CHUNK)
+                if not data:
+                    return
+                (upstream if sock is client else client).sendall(data)
+    except OSError:
+        pass
+    finally:
+        for sock in (client, upstream):
+            try:
+                sock.close()
+            except OSError:
+                pass
 
 
 def _pipe(source: socket.socket, sink: socket.socket) -> None:

@@ -89,14 +89,14 @@ def _start_worker(hosts, name: str, master: str, **env: str) -> subprocess.Popen
 
 
 def _campaign(hosts, target: str, out: Path, profile: Path, workers: dict[str, dict], wait_s: float = 60,
-              during=None, expect: int | None = None) -> tuple[subprocess.CompletedProcess, dict[str, tuple[int, str]]]:
+              during=None, expect: int | None = None, extra: tuple[str, ...] = ()) -> tuple[subprocess.CompletedProcess, dict[str, tuple[int, str]]]:
     """A campaign from the root namespace against ``target``, its master bound on the root's
     address, with one ``harness worker`` per entry of ``workers`` (host -> extra environment)."""
     port = _free_port(hosts.root_address)
     master = f"{hosts.root_address}:{port}"
     argv = _harness("campaign", "--target", target, "--allow-host", f"{hosts.net}.0/24", "--profile", str(profile),
                     "--out", str(out), "--master-bind", master, "--expect-workers", str(expect or len(workers)),
-                    "--workers-wait", str(wait_s), "--cpu-profile", "none")
+                    "--workers-wait", str(wait_s), "--cpu-profile", "none", *extra)
     campaign = subprocess.Popen(argv, cwd=REPO, env=_env(HARNESS_JOIN_TOKEN=TOKEN), stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, text=True)
     procs = {}
@@ -316,3 +316,65 @@ def test_too_few_workers_end_the_wait_with_a_message_naming_who_joined(hosts, pl
     assert not (tmp_path / "run" / "results.json").exists() or json.loads(
         (tmp_path / "run" / "results.json").read_text())["verdict"] == "invalid"
     assert _shop_requests_total(platform["shop_url"]) == before  # no load was sent
+
+
+@pytest.fixture(scope="module")
+def https_front(hosts, platform, tmp_path_factory):
+    """The staging shop behind a TLS-terminating front on the root's address, its certificate
+    signed by a private CA made here (openssl): (URL, CA bundle path)."""
+    import ssl
+    folder = tmp_path_factory.mktemp("tls")
+    address = hosts.root_address
+
+    def openssl(*args: str) -> None:
+        subprocess.run(["openssl", *args], cwd=folder, check=True, capture_output=True, timeout=60)
+
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "2",
+            "-subj", "/CN=harness test CA")
+    (folder / "san.cnf").write_text(f"subjectAltName = IP:{address}\n")
+    openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "front.key", "-out", "front.csr", "-subj",
+            f"/CN={address}")
+    openssl("x509", "-req", "-in", "front.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+            "-out", "front.pem", "-days", "2", "-extfile", "san.cnf")
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(folder / "front.pem", folder / "front.key")
+    host, port = platform["shop_url"].removeprefix("http://").split(":")
+    with DelayRelay((address, 0), (host, int(port)), 0.0, tls=context) as front:
+        yield front.url, folder / "ca.pem"
+
+
+def test_https_is_verified_a_private_ca_needs_ca_bundle(hosts, platform, https_front, tmp_path):
+    from tests.campaign._helpers import run_harness
+    url, bundle = https_front
+    profile = write_profile_file(tmp_path, stages=[("100%", 1.0, 4.0)], drain_s=2.0)
+    allow = ["--allow-host", f"{hosts.net}.0/24"]
+    before = _shop_requests_total(platform["shop_url"])
+    refused = run_harness("campaign", "--target", url, *allow, "--profile", str(profile), "--out",
+                          str(tmp_path / "refused"), "--cpu-profile", "none", timeout_s=60)
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert "TLS verification failed" in refused.stderr and "--ca-bundle" in refused.stderr
+    assert _shop_requests_total(platform["shop_url"]) == before
+    verified = run_harness("campaign", "--target", url, *allow, "--ca-bundle", str(bundle), "--profile", str(profile),
+                           "--out", str(tmp_path / "run"), "--cpu-profile", "none")
+    assert verified.returncode in (0, 1), verified.stdout[-3000:] + verified.stderr[-2000:]
+    assert f"verified against the CA bundle {bundle}" in verified.stdout
+    rows = _rows(tmp_path / "run" / "requests.csv")
+    shop_rows = [r for r in rows if not r["name"].startswith(("POST /gateway", "GET /gateway"))]
+    assert shop_rows and all(r["ok"] == "1" for r in shop_rows), [r for r in shop_rows if r["ok"] != "1"][:3]
+    # a worker host without the bundle (no SSL_CERT_FILE there): its journeys refuse the certificate
+    result, _ = _campaign(hosts, url, tmp_path / "no-bundle", profile, {"w1": {}}, extra=("--ca-bundle", str(bundle)))
+    assert result.returncode in (1, 2), result.stdout[-3000:]
+    rows = [r for r in _rows(tmp_path / "no-bundle" / "requests.csv")
+            if not r["name"].startswith(("POST /gateway", "GET /gateway"))]
+    assert rows and all(r["ok"] == "0" for r in rows)
+    assert {r["error_kind"] for r in rows} == {"connection"}  # the handshake refused: no HTTP answer
+
+
+def test_the_shop_journeys_verify_tls():
+    """Locust's FastHttpUser does not verify certificates unless told: ours is told."""
+    import ast
+    source = (REPO / "loadtests" / "shop.py").read_text()
+    visitor = next(n for n in ast.walk(ast.parse(source)) if isinstance(n, ast.ClassDef) and n.name == "ShopVisitor")
+    assigned = {t.id: n.value for n in visitor.body if isinstance(n, ast.Assign) for t in n.targets
+                if isinstance(t, ast.Name)}
+    assert isinstance(assigned.get("insecure"), ast.Constant) and assigned["insecure"].value is False
