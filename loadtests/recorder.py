@@ -237,6 +237,21 @@ class LoadRun:
                          sent_requests=writer.worker_sent.get(key, {}), merged_requests=writer.worker_merged.get(key, {}),
                          lost_t_s=worker.lost_t_s)
 
+    def _ceiling_totals(self) -> None:
+        """A ``ceiling`` event when the profile has max_requests_per_s: how many requests waited
+        for it and how long, summed over the load-generating processes."""
+        rate = getattr(self.profile, "max_requests_per_s", None)
+        if rate is None:
+            return
+        if self.master_side is None:
+            counts = {"local": {"throttled": ceiling.CEILING.throttled, "waited_s": ceiling.CEILING.waited_s}}
+        else:
+            counts = self.writer.worker_ceiling
+        self.writer.event("ceiling", time.time(), max_requests_per_s=rate,
+                          throttled_requests=sum(int(c.get("throttled", 0)) for c in counts.values()),
+                          waited_s=round(sum(float(c.get("waited_s", 0.0)) for c in counts.values()), 3),
+                          by_worker=counts)
+
     def stop_timeline(self) -> None:
         """Stop following the timeline (a new test start, or the end)."""
         if self._timeline is not None:
@@ -254,6 +269,7 @@ class LoadRun:
         stages += [s for s in self.writer.histograms.stages() if s and s not in stages]
         self.writer.write_histograms(stages)
         self._worker_totals()
+        self._ceiling_totals()
         self.writer.close()
         self.check_recording()
         log.info("run directory written: %s", self.writer.run_dir)

@@ -27,6 +27,7 @@ from typing import Any
 from hdrh.histogram import HdrHistogram
 
 from harness.rundir import schema
+from loadtests.ceiling import CEILING
 
 REQUEST_COLUMNS = tuple(schema.REQUESTS.columns)  # the run directory's schema names them once
 JOURNEY_COLUMNS = tuple(schema.JOURNEYS.columns)
@@ -218,6 +219,7 @@ class Recorder:
         for row in self._requests:
             self.sent_requests[row[1]] = self.sent_requests.get(row[1], 0) + 1
         report = {
+            "ceiling": {"throttled": CEILING.throttled, "waited_s": round(CEILING.waited_s, 6)},  # cumulative
             "worker": self.worker,
             "sent_requests": dict(self.sent_requests),  # cumulative: the master checks nothing was lost
             "requests": self._requests,
@@ -281,6 +283,7 @@ class RunWriter:
         self.workers_in_flight: dict[str, int] = {}
         self.worker_sent: dict[str, dict[str, int]] = {}  # per worker, per stage: what it says it sent
         self.worker_merged: dict[str, dict[str, int]] = {}  # per worker, per stage: rows merged here
+        self.worker_ceiling: dict[str, dict] = {}  # per worker: requests the ceiling held back, seconds waited
         self.closed = False
         self.failure: str | None = None  # the first write that failed: "cannot write PATH: why"
 
@@ -354,6 +357,8 @@ class RunWriter:
             merged[row[1]] = merged.get(row[1], 0) + 1
         if "sent_requests" in report:
             self.worker_sent[worker] = dict(report["sent_requests"])
+        if "ceiling" in report:
+            self.worker_ceiling[worker] = dict(report["ceiling"])
         for row in report.get("journeys", ()):
             self.add_journey(tuple(row))
         for entry in report.get("journal", ()):

@@ -25,7 +25,7 @@ from harness.core.stats import grouped_summaries
 from harness.errors import InputError
 from harness.measure import memory
 from harness.measure.faults import faults_results
-from harness.measure.generators import generators_results
+from harness.measure.generators import ceiling_reasons, generators_results
 from harness.measure.platform import DEFINITIONS as PLATFORM_DEFINITIONS
 from harness.measure.platform import platform_results
 from harness.measure.reconciliation import reconciliation_results
@@ -68,6 +68,7 @@ def build_results(run_dir: Path) -> dict:
         invalid_reasons.append(f"the run ended with end_reason {end_reason!r}" + (f": {detail}" if detail else ""))
     generators, generator_reasons = generators_results(events)
     invalid_reasons.extend(generator_reasons)
+    invalid_reasons.extend(ceiling_reasons(events, len(requests)))
     notes.extend(histogram_notes(run_dir, stages))
     platform_cache, telemetry, platform_time = platform_results(run_dir, manifest, windows, requests)
     return {

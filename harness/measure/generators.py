@@ -67,3 +67,23 @@ def generators_results(events: list[dict]) -> tuple[dict | None, list[str]]:
         "clock_limit_s": (planned or {}).get("clock_limit_s"),
     }, reasons
 
+
+
+CEILING_BINDS_FRACTION = 0.01  # more requests than this held back by the ceiling: the load was not the profile's
+
+
+def ceiling_reasons(events: list[dict], request_count: int) -> list[str]:
+    """Invalid reasons when the profile's ``max_requests_per_s`` held back more than 1% of the
+    requests (the recorder's ``ceiling`` event): the requests were sent later than the journeys
+    asked, so the run measured a smaller request rate than its stages name. Response times
+    never include the wait (Locust times a request from its send)."""
+    event = next((e for e in events if e.get("kind") == "ceiling"), None)
+    if event is None or request_count <= 0:
+        return []
+    throttled = int(event.get("throttled_requests") or 0)
+    if throttled <= CEILING_BINDS_FRACTION * request_count:
+        return []
+    waited_s = float(event.get("waited_s") or 0.0)
+    return [f"the profile's ceiling (max_requests_per_s {event.get('max_requests_per_s'):g}) held back {throttled} "
+            f"requests ({waited_s:.1f} s of waiting in all, {waited_s / throttled * 1000:.0f} ms each on average; "
+            f"{request_count} requests were recorded): the run offered less than its stages name"]

@@ -160,3 +160,54 @@ def test_an_abort_condition_stops_the_load_within_5_s(aborted_run):
     assert results["abort"]["condition"] == "error_ratio" and results["stages"]
     assert "aborted" in (run_dir / "report.md").read_text()
     assert 'name="run.abort"' in (run_dir / "junit.xml").read_text()
+
+
+CEILING_PROFILE = """
+[profile]
+name = "ceiling-test"
+nominal_journeys_per_s = 3.0
+max_concurrent_journeys = 60
+journey_timeout_s = 20.0
+time_scale = 0.1
+seed = 5
+request_timeout_s = 5.0
+drain_s = 3.0
+max_requests_per_s = 20
+
+[[stages]]
+name = "100%"
+load_factor = 1.0
+duration_s = 8.0
+ramp_s = 1.0
+"""
+
+
+@pytest.mark.slow
+def test_the_ceiling_holds_in_total_across_two_workers(tmp_path):
+    """3 journeys/s offers ~55 requests/s; the profile caps them at 20/s for both workers together
+    (each process holds 10/s, bursts of 100 ms): no second of the run sees more than 20 + 2."""
+    profile = tmp_path / "ceiling.toml"
+    profile.write_text(CEILING_PROFILE)
+    result = _harness("campaign", "--profile", str(profile), "--workers", "2", "--out", str(tmp_path / "run"),
+                      "--cpu-profile", "none")
+    assert result.returncode == 2, result.stdout[-3000:]  # held back: the run is invalid, never a pass
+    rows = (tmp_path / "run" / "requests.csv").read_text().splitlines()[1:]
+    per_second: dict[int, int] = {}
+    workers = set()
+    for line in rows:
+        fields = line.split(",")
+        per_second[int(float(fields[0]))] = per_second.get(int(float(fields[0])), 0) + 1
+        workers.add(fields[-1])
+    assert workers == {"0", "1"}
+    busiest = max(per_second.values())
+    full = sorted(per_second.values())[len(per_second) // 2:]  # the busier half of the seconds
+    print(f"ceiling 20/s: busiest second {busiest}, median of the busier half {full[len(full) // 2]}")
+    assert busiest <= 22
+    assert full[len(full) // 2] >= 15  # the cap binds: the load runs at (near) the ceiling, not far below
+    results = json.loads((tmp_path / "run" / "results.json").read_text())
+    assert results["verdict"] == "invalid"
+    reason = next(r for r in results["invalid_reasons"] if "max_requests_per_s 20" in r)
+    assert "held back" in reason and "offered less than its stages name" in reason
+    event = next(json.loads(line) for line in (tmp_path / "run" / "events.jsonl").read_text().splitlines()
+                 if '"kind":"ceiling"' in line)
+    assert set(event["by_worker"]) == {"0", "1"} and event["throttled_requests"] > 0
