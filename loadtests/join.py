@@ -124,6 +124,7 @@ class Joined:
     clock: join.ClockEstimate
     joined_t_s: float
     lost_t_s: float | None = None
+    planned: bool = False  # got a share of this run's plan (a worker joining later gets none)
 
 
 @dataclass
@@ -137,6 +138,7 @@ class MasterSide:
     refused: dict[str, str] = field(default_factory=dict)
     last_report_t_s: dict[str, float] = field(default_factory=dict)
     plan_digest: str | None = None  # of the profile and mix sent with the plan (harness.core.join.content_digest)
+    plan_sent: bool = False
     _pending: dict[str, dict] = field(default_factory=dict)  # client id -> hello, pings in flight
 
     def __post_init__(self) -> None:
@@ -204,12 +206,14 @@ class MasterSide:
         worker = Joined(client_id, index, str(hello.get("name") or client_id), str(hello.get("host") or ""),
                         dict(hello.get("versions") or {}), clock, time.time())
         self.joined[client_id] = worker
+        if self.plan_sent:
+            log.warning("worker %s joined after the plan was sent: it gets no share of this run", worker.name)
         problem = join.clock_problem(worker.name, clock.offset_s)
         log.info("worker %s joined: %s, clock offset %+.4f s (±%.4f)", worker.name, worker.host,
                  clock.offset_s, clock.error_bound_s)
         self.writer.event("worker_joined", worker.joined_t_s, client_id=client_id,
                           name=worker.name, host=worker.host, versions=worker.versions, clock=clock.as_dict(),
-                          clock_limit_s=join.CLOCK_OFFSET_LIMIT_S, clock_problem=problem)
+                          clock_limit_s=join.CLOCK_OFFSET_LIMIT_S, clock_problem=problem, after_plan=self.plan_sent)
 
     # plan
     def plan_indexes(self, t_s: float) -> list[Joined]:
@@ -217,7 +221,9 @@ class MasterSide:
         a ``workers_planned`` event maps each index to its name, host and clock."""
         planned = sorted(self.joined.values(), key=lambda w: w.joined_t_s)
         for index, worker in enumerate(planned):
-            worker.index = index
+            worker.index, worker.planned = index, True
+            self.last_report_t_s.setdefault(worker.client_id, t_s)  # one that never reports is lost too
+        self.plan_sent = True
         self.writer.event("workers_planned", t_s, workers=[
             {"worker": str(w.index), "client_id": w.client_id, "name": w.name, "host": w.host,
              "clock": w.clock.as_dict(), "clock_problem": join.clock_problem(w.name, w.clock.offset_s)}
@@ -235,13 +241,15 @@ class MasterSide:
 
     # during the run
     def accepts_report(self, client_id: str) -> bool:
-        return client_id in self.joined
+        """Reports are merged only from workers that joined and got a share of the plan."""
+        worker = self.joined.get(client_id)
+        return worker is not None and worker.planned
 
     def on_report(self, client_id: str) -> None:
         self.last_report_t_s[client_id] = time.time()
 
     def active(self) -> list[Joined]:
-        return [w for w in self.joined.values() if w.lost_t_s is None]
+        return [w for w in self.joined.values() if w.planned and w.lost_t_s is None]
 
     def check_lost(self, now_s: float) -> None:
         """Record each worker whose reports stopped (killed, network gone) once, with its time."""

@@ -231,7 +231,7 @@ class LoadRun:
         writer, side = self.writer, self.master_side
         if side is None:
             return
-        for worker in sorted(side.joined.values(), key=lambda w: w.index):
+        for worker in sorted((w for w in side.joined.values() if w.planned), key=lambda w: w.index):
             key = str(worker.index)
             writer.event("worker_totals", time.time(), worker=key, name=worker.name, host=worker.host,
                          sent_requests=writer.worker_sent.get(key, {}), merged_requests=writer.worker_merged.get(key, {}),
@@ -342,8 +342,10 @@ def _init(environment, **_kwargs) -> None:
 
 def _test_start(environment, **_kwargs) -> None:
     runner = environment.runner
-    if isinstance(runner, WorkerRunner):
-        return  # a worker starts when the master's plan arrives
+    # A worker starts when the master's plan arrives. (A worker joining a running test gets its
+    # spawn message while Locust still constructs its runner: environment.runner is None then.)
+    if runner is None or isinstance(runner, WorkerRunner) or getattr(environment.parsed_options, "worker", False):
+        return
     profile = RUN.profile
     planned: list[join.Joined] = []
     if isinstance(runner, MasterRunner):
