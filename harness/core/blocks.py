@@ -15,7 +15,7 @@ between stages) and the baseline comparison (:mod:`harness.core.compare`, its be
 :mod:`harness.core.bench_compare`) all resample with :func:`block_weights` over a
 :func:`block_table` and read percentiles with :func:`weighted_statistics`. Block rule: a block
 is ``block_s`` seconds counted from an origin (a stage's steady start, or a run's first
-sample), :func:`block_length_s` picks it (about 20 blocks, 1..10 s, at most 500), and a block without any
+sample), :func:`block_length_s` picks it (about 20 blocks, 1..10 s, at most 360), and a block without any
 sample is no block (gaps are not resampled as empty blocks).
 """
 
@@ -29,7 +29,7 @@ import numpy as np
 #: Fewer blocks than this give no interval: the bootstrap cannot see the variability.
 MIN_BLOCKS = 5
 #: More blocks than this add little to the interval and make a long stage's table large.
-MAX_BLOCKS = 500
+MAX_BLOCKS = 360
 DEFAULT_REPLICATES = 1000
 _BIN_RATIO = 1.001
 _FLOOR_MS = 1e-3
@@ -37,8 +37,8 @@ _FLOOR_MS = 1e-3
 
 def block_length_s(window_s: float) -> float:
     """The block length for a stage window: about 20 blocks, each between 1 s and 10 s, and
-    never more than :data:`MAX_BLOCKS` blocks (a stage over ~83 minutes gets blocks longer than
-    10 s, so a day-long stage's table stays a few MB: 0.1% bins x at most 500 blocks)."""
+    never more than :data:`MAX_BLOCKS` blocks (a stage over an hour gets blocks longer than 10 s,
+    so a day-long stage's table stays a few MB: 0.1% bins x at most 360 blocks)."""
     return float(max(min(10.0, max(1.0, window_s / 20.0)), window_s / MAX_BLOCKS))
 
 

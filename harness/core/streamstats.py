@@ -29,9 +29,10 @@ from harness.core.histogram import nearest_rank
 from harness.core.stagestats import latency_from_table
 from harness.core.stats import EMPTY, PERCENTS, Summary
 
-#: Pending chunk reductions are merged once they hold this many entries (bounds the memory a
-#: run of many small chunks can pin).
-_COMPACT_ENTRIES = 1 << 21
+#: Pending chunk reductions are merged once they hold this many entries, or as many as the merged
+#: state (so the pending ones never take more memory than the state itself, and merging costs
+#: O(1) per entry over a run).
+_COMPACT_ENTRIES = 1 << 17
 # A (block, bin) cell as one int64: block * _BIN_SPAN + (bin + _BIN_OFFSET). Bins of 0.1% from
 # 1 µs (bin -6911) to 10^9 ms (bin 20723) fit in [-_BIN_OFFSET, _BIN_SPAN - _BIN_OFFSET).
 _BIN_SPAN = 1 << 16
@@ -77,7 +78,7 @@ class ValueCounts:
         distinct, counts = np.unique(values, return_counts=True)
         self._pending.append((distinct, counts))
         self._pending_entries += distinct.size
-        if self._pending_entries > _COMPACT_ENTRIES:
+        if self._pending_entries > max(_COMPACT_ENTRIES, self.values.size):
             self._compact()
 
     def _compact(self) -> None:
@@ -111,11 +112,12 @@ class BlockCells:
     """
 
     def __init__(self) -> None:
-        self._pending: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        self._pending: list[tuple[np.ndarray, np.ndarray]] = []
         self._pending_entries = 0
         self.cells = np.zeros(0, dtype=np.int64)
-        self.counts = np.zeros(0, dtype=np.int64)
-        self.largest = np.zeros(0)
+        self.counts = np.zeros(0, dtype=np.int32)
+        # the largest value of each bin (over all blocks), indexed by bin + _BIN_OFFSET
+        self.bin_largest = np.full(_BIN_SPAN, -np.inf)
         self._block_sums: dict[int, float] = {}
 
     def add(self, values_ms: np.ndarray, block_ids: np.ndarray) -> None:
@@ -124,11 +126,10 @@ class BlockCells:
         block_ids = np.asarray(block_ids, dtype=np.int64)
         if not values.size:
             return
-        cells = block_ids * _BIN_SPAN + (blocks.bin_index(values) + _BIN_OFFSET)
-        distinct, inverse, counts = np.unique(cells, return_inverse=True, return_counts=True)
-        largest = np.full(distinct.size, -np.inf)
-        np.maximum.at(largest, inverse, values)
-        self._pending.append((distinct, counts, largest))
+        bins = blocks.bin_index(values) + _BIN_OFFSET
+        np.maximum.at(self.bin_largest, bins, values)
+        distinct, counts = np.unique(block_ids * _BIN_SPAN + bins, return_counts=True)
+        self._pending.append((distinct, counts.astype(np.int32)))
         self._pending_entries += distinct.size
         # Each block's sum continues from where the previous chunk left it, value by value in
         # record order: the same additions np.bincount makes over all the values at once.
@@ -136,7 +137,7 @@ class BlockCells:
         sums = np.array([self._block_sums.get(int(b), 0.0) for b in present])
         np.add.at(sums, where, values)
         self._block_sums.update(zip(present.tolist(), sums.tolist(), strict=True))
-        if self._pending_entries > _COMPACT_ENTRIES:
+        if self._pending_entries > max(_COMPACT_ENTRIES, self.cells.size):
             self._compact()
 
     def _compact(self) -> None:
@@ -144,12 +145,9 @@ class BlockCells:
             return
         cells = np.concatenate([self.cells, *(p[0] for p in self._pending)])
         counts = np.concatenate([self.counts, *(p[1] for p in self._pending)])
-        largest = np.concatenate([self.largest, *(p[2] for p in self._pending)])
         self._pending, self._pending_entries = [], 0
         self.cells, inverse = np.unique(cells, return_inverse=True)
-        self.counts = np.bincount(inverse, weights=counts, minlength=self.cells.size).astype(np.int64)
-        self.largest = np.full(self.cells.size, -np.inf)
-        np.maximum.at(self.largest, inverse, largest)
+        self.counts = np.bincount(inverse, weights=counts, minlength=self.cells.size).astype(np.int32)
 
     def table(self) -> blocks.BlockTable:
         """The BlockTable of every value added: blocks and bins numbered densely, in order."""
@@ -162,8 +160,7 @@ class BlockCells:
         bin_ids, bin_codes = np.unique(bin_of, return_inverse=True)
         counts = np.zeros((block_ids.size, bin_ids.size))
         counts[block_codes, bin_codes] = self.counts
-        bin_values = np.full(bin_ids.size, -np.inf)
-        np.maximum.at(bin_values, bin_codes, self.largest)
+        bin_values = self.bin_largest[bin_ids]
         sums = np.array([self._block_sums[int(b)] for b in block_ids])
         return blocks.BlockTable(counts, bin_values, sums, counts.sum(axis=1))
 

@@ -28,8 +28,9 @@ from harness.errors import InputError
 from harness.rundir import schema
 from harness.rundir.layout import read_jsonl, read_manifest
 
-#: Rows per chunk when a raw file is streamed (:func:`iter_table`): about 100 MB of frame at most.
-CHUNK_ROWS = 1_000_000
+#: Rows per chunk when a raw file is streamed (:func:`iter_table`): a chunk and its reductions take
+#: ~100 MB (docs/performance.md: 1M-row chunks took twice the memory for no gain in time).
+CHUNK_ROWS = 250_000
 
 
 def read_table(run_dir: Path, table: schema.Table, *, columns: list[str] | None = None,

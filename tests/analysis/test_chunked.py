@@ -92,7 +92,7 @@ def test_value_counts_give_exact_percentiles_and_an_exactly_rounded_mean():
 
 def test_a_long_stage_has_at_most_max_blocks():
     assert blocks.block_length_s(86_400.0) == 86_400.0 / blocks.MAX_BLOCKS
-    assert blocks.block_length_s(1_800.0) == 10.0  # the soak profile's 30 minutes: unchanged
+    assert blocks.block_length_s(3_600.0) == 10.0  # up to an hour: 10 s blocks, as before
 
 
 def test_a_bad_value_in_a_later_chunk_names_its_line_in_the_file(tmp_path):
