@@ -13,7 +13,7 @@ the figures do not depend on how the records were cut into chunks:
   from which :meth:`BlockCells.table` rebuilds the very :class:`~harness.core.blocks.BlockTable`
   that :func:`harness.core.blocks.block_table` builds from all the values at once.
 - :class:`LatencyScope`: both, for one group of durations (a stage's requests, an endpoint, a
-  journey kind); :meth:`LatencyScope.result` gives results.json's latency block.
+  journey kind); :meth:`LatencyScope.finish` gives results.json's latency block.
 
 Pure: arrays in, figures out; no files, no clocks.
 """
@@ -190,7 +190,10 @@ class LatencyScope:
         """Count, mean, p50, p95, p99, max of the durations added."""
         return self.values.summary()
 
-    def result(self, rng: np.random.Generator) -> tuple[dict, dict[str, np.ndarray] | None]:
+    def finish(self, rng: np.random.Generator) -> tuple[dict, dict[str, np.ndarray] | None]:
         """results.json's latency block and the bootstrap replicates, as
-        :func:`harness.core.stagestats.latency_block` gives them for all the values at once."""
-        return latency_from_table(self.summary(), self.cells.table(), rng)
+        :func:`harness.core.stagestats.latency_block` gives them for all the values at once.
+        Releases what was gathered (a day-long run's analysis finishes one scope at a time)."""
+        summary, table = self.summary(), self.cells.table()
+        self.values, self.cells = ValueCounts(), BlockCells()
+        return latency_from_table(summary, table, rng)

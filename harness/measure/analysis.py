@@ -54,8 +54,10 @@ def build_results(run_dir: Path, chunk_rows: int = read.CHUNK_ROWS) -> dict:
     events = read.read_events(run_dir)
     stage_names = [stage["name"] for stage in manifest["stages"]]
     windows = _stage_windows(run_dir, manifest, events, stage_names, chunk_rows)
+    del events  # a day's progress events: ~50 MB, not needed again here
     run_id = str(manifest.get("run_id", run_dir.name))
-    requests = RequestFigures(windows, keep_shop_completions=read.has(run_dir, schema.METRICS.relative_path))
+    requests = RequestFigures(windows, keep_shop_completions=read.has(run_dir, schema.METRICS.relative_path),
+                              expected_rows=read.estimated_rows(run_dir, schema.REQUESTS))
     for chunk in read.iter_requests(run_dir, columns=REQUEST_FIELDS, stage_names=stage_names, notes=notes,
                                     required=True, chunk_rows=chunk_rows):
         requests.add(chunk)
@@ -79,6 +81,7 @@ def build_results(run_dir: Path, chunk_rows: int = read.CHUNK_ROWS) -> dict:
         invalid_reasons.append(f"the run ended with end_reason {end_reason!r}" + (f": {detail}" if detail else ""))
     notes.extend(histogram_notes(run_dir, stages))
     platform_cache, telemetry, platform_time = platform_results(run_dir, manifest, windows, requests)
+    del requests, journeys  # what they gathered is in ``stages`` now: free it before the memory analysis
     return {
         "schema_version": 1,
         "run_id": run_id,
@@ -123,7 +126,7 @@ def _stage_windows(run_dir: Path, manifest: dict, events: list[dict], stage_name
 
 
 def _result(run_id: str, key: str, scope: LatencyScope) -> tuple[dict, dict | None]:
-    return scope.result(seeded_rng(run_id, key))
+    return scope.finish(seeded_rng(run_id, key))
 
 
 def _request_block(run_id: str, key: str, scope: RequestScope) -> tuple[dict, dict | None]:

@@ -67,14 +67,15 @@ def test_streamed_latency_equals_the_all_at_once_computation():
     scope = streamstats.LatencyScope(0.0, 3.0)
     for start, stop in [(0, 1), (1, 700), (700, 701), (701, 5000)]:
         scope.add(values_ms[start:stop], t_s[start:stop])
-    got, replicates = scope.result(seeded_rng("run", "key"))
+    table = scope.cells.table()
+    got, replicates = scope.finish(seeded_rng("run", "key"))
     # THEN the percentiles, max, count and every bootstrap replicate are identical; the mean is
     # the exactly rounded one (a whole-array numpy sum may differ in its last bit)
     mean = got.pop("mean_ms")
     assert mean == pytest.approx(expected.pop("mean_ms"), rel=1e-15)
     assert got == expected
     assert all(np.array_equal(replicates[k], expected_replicates[k]) for k in expected_replicates)
-    assert scope.cells.table().n_blocks == blocks.block_table(
+    assert table.n_blocks == blocks.block_table(
         values_ms[~np.isnan(values_ms)], blocks.block_ids(t_s[~np.isnan(values_ms)], 0.0, 3.0)).n_blocks
 
 
