@@ -15,7 +15,7 @@ between stages) and the baseline comparison (:mod:`harness.core.compare`, its be
 :mod:`harness.core.bench_compare`) all resample with :func:`block_weights` over a
 :func:`block_table` and read percentiles with :func:`weighted_statistics`. Block rule: a block
 is ``block_s`` seconds counted from an origin (a stage's steady start, or a run's first
-sample), :func:`block_length_s` picks it (about 20 blocks, 1..10 s), and a block without any
+sample), :func:`block_length_s` picks it (about 20 blocks, 1..10 s, at most 360), and a block without any
 sample is no block (gaps are not resampled as empty blocks).
 """
 
@@ -28,14 +28,18 @@ import numpy as np
 
 #: Fewer blocks than this give no interval: the bootstrap cannot see the variability.
 MIN_BLOCKS = 5
+#: More blocks than this add little to the interval and make a long stage's table large.
+MAX_BLOCKS = 360
 DEFAULT_REPLICATES = 1000
 _BIN_RATIO = 1.001
 _FLOOR_MS = 1e-3
 
 
 def block_length_s(window_s: float) -> float:
-    """The block length for a stage window: about 20 blocks, each between 1 s and 10 s."""
-    return float(min(10.0, max(1.0, window_s / 20.0)))
+    """The block length for a stage window: about 20 blocks, each between 1 s and 10 s, and
+    never more than :data:`MAX_BLOCKS` blocks (a stage over an hour gets blocks longer than 10 s,
+    so a day-long stage's table stays a few MB: 0.1% bins x at most 360 blocks)."""
+    return float(max(min(10.0, max(1.0, window_s / 20.0)), window_s / MAX_BLOCKS))
 
 
 def block_ids(t_s: np.ndarray, start_s: float, block_s: float) -> np.ndarray:
@@ -98,8 +102,7 @@ def block_table(values_ms: np.ndarray, blocks: np.ndarray, *, n_blocks: int | No
         n_blocks = int(block_codes.max()) + 1
     else:
         block_codes = block_index
-    bins = np.floor(np.log(np.maximum(values, floor)) / math.log(_BIN_RATIO)).astype(np.int64)
-    bin_codes, _ = _dense_codes(bins)
+    bin_codes, _ = _dense_codes(bin_index(values, floor))
     n_bins = int(bin_codes.max()) + 1
     bin_values = np.full(n_bins, -np.inf)
     np.maximum.at(bin_values, bin_codes, values)
@@ -107,6 +110,12 @@ def block_table(values_ms: np.ndarray, blocks: np.ndarray, *, n_blocks: int | No
     counts = flat.reshape(n_blocks, n_bins).astype(float)
     sums = np.bincount(block_codes, weights=values, minlength=n_blocks)
     return BlockTable(counts, bin_values, sums, counts.sum(axis=1))
+
+
+def bin_index(values_ms: np.ndarray, floor: float = _FLOOR_MS) -> np.ndarray:
+    """The 0.1% log bin of each value (values below ``floor`` binned with it): the bins of
+    :func:`block_table`, also used by :class:`harness.core.streamstats.BlockCells`."""
+    return np.floor(np.log(np.maximum(values_ms, floor)) / math.log(_BIN_RATIO)).astype(np.int64)
 
 
 def _dense_codes(ints: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

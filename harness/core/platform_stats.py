@@ -101,8 +101,11 @@ def cache_block(hits: float, misses: float, bypass: float) -> dict:
 
 def staleness_s(scrape_t_s: np.ndarray, shown_count: np.ndarray, completion_t_s: np.ndarray) -> np.ndarray:
     """Per scrape, seconds since the oldest client completion the counter does not show yet
-    (0 when it shows every completion by then). ``shown_count`` is relative to the load's start."""
-    done = np.sort(np.asarray(completion_t_s, dtype=float))
+    (0 when it shows every completion by then). ``shown_count`` is relative to the load's start.
+    Completions already sorted are used as they are (a day's soak holds tens of millions)."""
+    done = np.asarray(completion_t_s, dtype=float)
+    if done.size > 1 and not np.all(done[:-1] <= done[1:]):
+        done = np.sort(done)
     scrape_t_s = np.asarray(scrape_t_s, dtype=float)
     if done.size == 0:
         return np.zeros_like(scrape_t_s)

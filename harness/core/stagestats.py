@@ -44,7 +44,14 @@ def latency_block(
     has_value = ~np.isnan(values_ms)
     values_ms, t_s = values_ms[has_value], t_s[has_value]
     summary = summary or summarize(values_ms)
-    table = blocks.block_table(values_ms, blocks.block_ids(t_s, steady_start_s, block_s))
+    return latency_from_table(summary, blocks.block_table(values_ms, blocks.block_ids(t_s, steady_start_s, block_s)),
+                              rng)
+
+
+def latency_from_table(summary: Summary, table: blocks.BlockTable, rng: np.random.Generator
+                       ) -> tuple[dict, dict[str, np.ndarray] | None]:
+    """:func:`latency_block` from the values' summary and their block table (built at once, or
+    chunk by chunk by :class:`harness.core.streamstats.LatencyScope`)."""
     replicates = blocks.replicate_statistics(table, rng, PERCENTS)
     out = summary.as_dict()
     for name in ("mean", "p50", "p95", "p99"):

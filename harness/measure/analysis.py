@@ -3,10 +3,13 @@
 Reads manifest.json, requests.csv, journeys.csv, samples.csv, events.jsonl and
 platform/metrics.csv (via harness.measure.platform) (the contract
 is docs/run-directory.md) with pandas, and hands plain arrays to the pure core
-(:mod:`harness.core`) for statistics. Everything excludes each stage's ramp except the
-dropped-arrival count. Latency percentiles come from the raw records (exact, nearest-rank);
-intervals from a block bootstrap over time blocks (seeded by the run id, so re-analysing a
-run gives the same numbers); rates carry Clopper-Pearson intervals.
+(:mod:`harness.core`) for statistics. requests.csv and journeys.csv, the files that grow with
+the run, are read in chunks and reduced as they come (:mod:`harness.measure.aggregate`), so a
+day-long soak is analysed in bounded memory (docs/performance.md). Everything excludes each
+stage's ramp except the dropped-arrival count. Latency percentiles come from the raw records
+(exact, nearest-rank, from every distinct value's count; means exactly rounded); intervals
+from a block bootstrap over time blocks (seeded by the run id, so re-analysing a run gives
+the same numbers); rates carry Clopper-Pearson intervals.
 
 Targets and the overall verdict are added by :mod:`harness.measure.judge`.
 """
@@ -18,12 +21,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from harness.core import blocks, histogram, selfcheck
-from harness.core.journeystats import BUSINESS_DEFINITIONS, business_block, journey_summaries
-from harness.core.stagestats import availability_block, latency_block, p95_difference, seeded_rng
-from harness.core.stats import grouped_summaries
+from harness.core import histogram, rates, selfcheck
+from harness.core.journeystats import BUSINESS_DEFINITIONS
+from harness.core.stagestats import p95_difference, seeded_rng
+from harness.core.streamstats import LatencyScope
 from harness.errors import InputError
 from harness.measure import memory
+from harness.measure.aggregate import JourneyFigures, RequestFigures, RequestScope, StageJourneys
 from harness.measure.faults import faults_results
 from harness.measure.generators import ceiling_reasons, generators_results
 from harness.measure.platform import DEFINITIONS as PLATFORM_DEFINITIONS
@@ -37,22 +41,32 @@ AVAILABILITY_DEFINITION = (
 )
 
 
-def build_results(run_dir: Path) -> dict:
+def build_results(run_dir: Path, chunk_rows: int = read.CHUNK_ROWS) -> dict:
     """The results.json dict for a run directory, without targets (see harness.measure.judge).
 
-    Raises harness.errors.InputError naming the file (and line) when a raw file that the
-    results need is missing or malformed.
+    requests.csv and journeys.csv are read in chunks of ``chunk_rows`` rows and reduced as they
+    come (harness.measure.aggregate), so memory does not grow with the run's length and the
+    figures do not depend on the chunk size. Raises harness.errors.InputError naming the file
+    (and line) when a raw file that the results need is missing or malformed.
     """
     run_dir = Path(run_dir)
     manifest = _checked_manifest(run_dir)
     notes: list[str] = []
     events = read.read_events(run_dir)
     stage_names = [stage["name"] for stage in manifest["stages"]]
-    requests = read_requests(run_dir, stage_names, notes)
-    journeys = read_journeys(run_dir, stage_names, notes)
-    samples = read_samples(run_dir, notes)
-    windows = stage_windows(manifest, events, requests, journeys)
+    windows = _stage_windows(run_dir, manifest, events, stage_names, chunk_rows)
+    del events  # a day's progress events: ~50 MB, not needed again here
     run_id = str(manifest.get("run_id", run_dir.name))
+    requests = RequestFigures(windows, keep_shop_completions=read.has(run_dir, schema.METRICS.relative_path),
+                              expected_rows=read.estimated_rows(run_dir, schema.REQUESTS))
+    for chunk in read.iter_requests(run_dir, columns=REQUEST_FIELDS, stage_names=stage_names, notes=notes,
+                                    required=True, chunk_rows=chunk_rows):
+        requests.add(chunk)
+    journeys = JourneyFigures(windows)
+    for chunk in read.iter_journeys(run_dir, columns=JOURNEY_FIELDS, stage_names=stage_names, notes=notes,
+                                    required=True, chunk_rows=chunk_rows):
+        journeys.add(chunk)
+    samples = read_samples(run_dir, notes)
 
     invalid_reasons: list[str] = []
     stages, latency_replicates = [], {}
@@ -71,6 +85,7 @@ def build_results(run_dir: Path) -> dict:
     invalid_reasons.extend(ceiling_reasons(events, len(requests)))
     notes.extend(histogram_notes(run_dir, stages))
     platform_cache, telemetry, platform_time = platform_results(run_dir, manifest, windows, requests)
+    del requests, journeys  # what they gathered is in ``stages`` now: free it before the memory analysis
     return {
         "schema_version": 1,
         "run_id": run_id,
@@ -86,7 +101,7 @@ def build_results(run_dir: Path) -> dict:
         "telemetry": telemetry,
         "platform_time": platform_time,
         "targets": [],
-        "faults": faults_results(run_dir),
+        "faults": faults_results(run_dir, chunk_rows=chunk_rows),
         "reconciliation": reconciliation_results(run_dir),
         "abort": abort_results(run_dir) if end_reason == "aborted" else None,
         "generators": generators,
@@ -106,68 +121,67 @@ def abort_results(run_dir: Path) -> dict | None:
     return event
 
 
-def stage_windows(manifest: dict, events: list[dict], requests: pd.DataFrame, journeys: pd.DataFrame) -> list[StageWindow]:
-    """Each stage's time window (harness.rundir.schema.stage_windows), cut at the stage's last
-    record when the run ended early."""
-    return schema.stage_windows(manifest, events, read.last_record_t_s(requests, journeys))
+def _stage_windows(run_dir: Path, manifest: dict, events: list[dict], stage_names: list[str],
+                   chunk_rows: int) -> list[StageWindow]:
+    """Each stage's time window (harness.rundir.schema.stage_windows). A run that ended early has
+    its stages cut at their last record: then one light pass over the two files finds it."""
+    if manifest.get("end_reason") == "completed":
+        return schema.stage_windows(manifest, events, {})
+    return schema.stage_windows(manifest, events, read.last_records_t_s(run_dir, stage_names, chunk_rows))
 
 
-def _latency(run_id: str, key: str, window: StageWindow, values_ms, t_s, summary=None):
-    block_s = blocks.block_length_s(window.steady_s or window.duration_s)
-    return latency_block(values_ms, t_s, window.steady_start_s, block_s, seeded_rng(run_id, key), summary)
+def _result(run_id: str, key: str, scope: LatencyScope) -> tuple[dict, dict | None]:
+    return scope.finish(seeded_rng(run_id, key))
 
 
-def _request_block(run_id: str, key: str, window: StageWindow, t_s, response_ms, ok, error_kind, summary=None):
-    latency, replicates = _latency(run_id, key, window, response_ms, t_s, summary)
-    counts = availability_block(ok, error_kind)
+def _request_block(run_id: str, key: str, scope: RequestScope) -> tuple[dict, dict | None]:
+    latency, replicates = _result(run_id, key, scope.latency)
+    counts = scope.availability.block()
     errors = counts.pop("errors_by_kind")
     latency.pop("count")
     return {**counts, **latency, "errors_by_kind": errors}, replicates
 
 
-def _stage_results(run_id: str, window: StageWindow, requests: pd.DataFrame, journeys: pd.DataFrame,
+def _stage_results(run_id: str, window: StageWindow, requests: RequestFigures, journeys: JourneyFigures,
                    samples: pd.DataFrame | None) -> tuple[dict, dict, list[str]]:
     """One entry of results.json ``stages``, the latency replicates by scope, invalid reasons."""
-    in_stage = requests["stage"].to_numpy() == window.name
-    steady = in_stage & (requests["in_ramp"].to_numpy() == 0)
-    req = requests[steady]
-    t_s = req["t_s"].to_numpy()
-    response_ms = req["response_ms"].to_numpy(dtype=float)
-    ok = req["ok"].to_numpy()
-    error_kind = req["error_kind"].to_numpy()
-    names = req["name"].cat.remove_unused_categories()
-    codes = names.cat.codes.to_numpy()
-    categories = [str(c) for c in names.cat.categories]
-    is_api = np.array([schema.is_api_request(c) for c in categories], dtype=bool)
-    api_rows = is_api[codes] if codes.size else np.zeros(0, dtype=bool)
-
+    req = requests.stages[window.name]
     replicates = {}
-    requests_block, replicates["requests"] = _request_block(
-        run_id, f"{window.name}|requests", window, t_s, response_ms, ok, error_kind)
-    api_block, replicates["api"] = _request_block(
-        run_id, f"{window.name}|api", window, t_s[api_rows], response_ms[api_rows], ok[api_rows],
-        error_kind[api_rows])
+    requests_block, replicates["requests"] = _request_block(run_id, f"{window.name}|requests", req.all)
+    api_block, replicates["api"] = _request_block(run_id, f"{window.name}|api", req.api)
     endpoints = []
-    has_value = ~np.isnan(response_ms)
-    summaries = grouped_summaries(codes[has_value], response_ms[has_value], len(categories))
-    order = np.argsort(codes, kind="stable")
-    bounds = np.searchsorted(codes[order], np.arange(len(categories) + 1))
-    for code, name in enumerate(categories):
-        rows = order[bounds[code]:bounds[code + 1]]
+    for name in sorted(req.endpoints):
         block, replicates[f"endpoint:{name}"] = _request_block(
-            run_id, f"{window.name}|endpoint:{name}", window, t_s[rows], response_ms[rows], ok[rows],
-            error_kind[rows], summaries[code])
+            run_id, f"{window.name}|endpoint:{name}", req.endpoints[name])
         endpoints.append({"name": name, **block})
 
-    jr_stage = journeys[journeys["stage"].to_numpy() == window.name]
-    jr = jr_stage[jr_stage["in_ramp"].to_numpy() == 0]
-
-    def latency(key: str, values_ms: np.ndarray, t_s: np.ndarray) -> dict:
-        return _latency(run_id, f"{window.name}|{key}", window, values_ms, t_s)[0]
-
-    journey_blocks = journey_summaries(jr, latency)
-    load = _stage_load(window, jr_stage, jr, int(in_stage.sum()), samples)
-    generator = _generator_block(load)
+    jr = journeys.stages[window.name]
+    journey_blocks = []
+    for name in sorted(jr.kinds):
+        kind = jr.kinds[name]
+        success = rates.rate(kind.successes, kind.count)
+        durations = _result(run_id, f"{window.name}|journey:{name}", kind.latency)[0]
+        from_intended = kind.from_intended.summary()
+        journey_blocks.append({
+            "name": name, "count": kind.count, "successes": success.k, "success_rate": success.rate,
+            "success_rate_ci": success.as_dict()["ci"],
+            **{k: durations[k] for k in ("mean_ms", "p50_ms", "p95_ms", "p95_ci_ms", "p99_ms", "max_ms")},
+            "p50_from_intended_ms": from_intended.p50_ms, "p95_from_intended_ms": from_intended.p95_ms,
+            "outcomes": journeys.outcome_counts(kind),
+        })
+    page = _result(run_id, f"{window.name}|business:product_page", jr.product_page)[0]
+    lag = _result(run_id, f"{window.name}|business:sync_lag", jr.sync_lag)[0]
+    business = {
+        "payment_success": rates.rate(jr.paid, jr.checkouts).as_dict(),
+        "payment_timeouts": rates.rate(jr.gateway_timeouts, jr.checkouts).as_dict(),
+        "registration_completion": rates.rate(jr.registered, jr.registers).as_dict(),
+        "sms_reentry": rates.rate(jr.sms_reentries, jr.registers).as_dict(),
+        "product_page_p95_ms": page["p95_ms"], "product_page_p95_ci_ms": page["p95_ci_ms"],
+        "product_page_n": page["count"],
+        "order_sync_lag_p95_ms": lag["p95_ms"], "order_sync_lag_p95_ci_ms": lag["p95_ci_ms"],
+        "order_sync_lag_n": lag["count"],
+    }
+    load = _stage_load(window, jr, req.in_stage, samples)
     stage = {
         "name": window.name,
         "load_factor": window.load_factor,
@@ -180,21 +194,19 @@ def _stage_results(run_id: str, window: StageWindow, requests: pd.DataFrame, jou
         "achieved_journeys_per_s": selfcheck.achieved_journeys_per_s(load),
         "scheduled_arrivals": load.scheduled,
         "dropped_arrivals": load.dropped,
-        "ramp_requests": int(in_stage.sum() - steady.sum()),
+        "ramp_requests": int(req.in_stage - requests_block["count"]),
         "requests": requests_block,
         "api": api_block,
         "endpoints": endpoints,
         "journeys": journey_blocks,
-        "business": business_block(jr, latency),
-        "generator": generator,
+        "business": business,
+        "generator": _generator_block(load),
     }
     return stage, replicates, selfcheck.check_stage(load)
 
 
-def _stage_load(window: StageWindow, jr_stage: pd.DataFrame, jr_steady: pd.DataFrame, request_count: int,
+def _stage_load(window: StageWindow, journeys: StageJourneys, request_count: int,
                 samples: pd.DataFrame | None) -> selfcheck.StageLoad:
-    visits = jr_stage[jr_stage["name"] == "visit"]
-    steady_visits = jr_steady[jr_steady["name"] == "visit"]
     cpu_means: dict[int, float] = {}
     if samples is not None:
         in_window = samples[(samples["role"] == schema.GENERATOR_ROLE) & (samples["t_s"] >= window.start_s)
@@ -204,9 +216,9 @@ def _stage_load(window: StageWindow, jr_stage: pd.DataFrame, jr_steady: pd.DataF
         stage=window.name,
         intended_journeys_per_s=window.journeys_per_s,
         steady_s=window.steady_s,
-        started_steady=int((steady_visits["outcome"] != "dropped").sum()),
-        scheduled=len(visits),
-        dropped=int((visits["outcome"] == "dropped").sum()),
+        started_steady=journeys.started_steady,
+        scheduled=journeys.scheduled,
+        dropped=journeys.dropped,
         requests=request_count,
         generator_cpu_means=cpu_means,
     )
@@ -303,16 +315,6 @@ def _checked_manifest(run_dir: Path) -> dict:
 REQUEST_FIELDS = ["t_s", "stage", "in_ramp", "name", "response_ms", "ok", "status", "error_kind"]
 JOURNEY_FIELDS = ["name", "stage", "in_ramp", "intended_t_s", "duration_ms", "from_intended_ms", "ok", "outcome",
                   "flags", "sync_lag_ms"]
-
-
-def read_requests(run_dir: Path, stage_names: list[str], notes: list[str]) -> pd.DataFrame:
-    """requests.csv as a DataFrame (t_s, stage, in_ramp, name, response_ms, ok, status, error_kind)."""
-    return read.read_requests(run_dir, columns=REQUEST_FIELDS, stage_names=stage_names, notes=notes, required=True)
-
-
-def read_journeys(run_dir: Path, stage_names: list[str], notes: list[str]) -> pd.DataFrame:
-    """journeys.csv as a DataFrame (the columns analysis uses)."""
-    return read.read_journeys(run_dir, columns=JOURNEY_FIELDS, stage_names=stage_names, notes=notes, required=True)
 
 
 def read_samples(run_dir: Path, notes: list[str]) -> pd.DataFrame | None:

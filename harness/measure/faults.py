@@ -30,6 +30,35 @@ def _fault_windows(events: list[dict]) -> list[dict]:
     return [w for _, w in sorted(windows.items()) if w["start_t_s"] is not None]
 
 
+def _second_counts(run_dir: Path, targets: set[str], chunk_rows: int | None) -> dict[str, dict]:
+    """Per fault target, per whole second of ``t_s``: [ok requests, failed, Counter of error kinds]."""
+    from collections import Counter
+
+    import pandas as pd  # deferred: pandas is heavy, and only needed when the run had faults
+
+    from harness.rundir import read
+
+    options = {} if chunk_rows is None else {"chunk_rows": chunk_rows}
+    counts: dict[str, dict] = {target: {} for target in targets}
+    for chunk in read.iter_requests(run_dir, columns=["t_s", "name", "ok", "error_kind"], **options):
+        names = chunk["name"].astype(object).fillna("").astype(str)
+        rows = pd.DataFrame({
+            "second": chunk["t_s"].floordiv(1).astype(int).to_numpy(), "ok": chunk["ok"].astype(int).to_numpy(),
+            "kind": chunk["error_kind"].astype(object).fillna("unknown").replace("", "unknown").to_numpy()})
+        for target, by_second in counts.items():
+            scoped = rows[_in_scope(names, target).to_numpy()]
+            totals = scoped.groupby("second")["ok"].agg(["sum", "size"])
+            for sec, good, size in zip(totals.index.tolist(), totals["sum"].tolist(), totals["size"].tolist(),
+                                       strict=True):
+                entry = by_second.setdefault(sec, [0, 0, Counter()])
+                entry[0] += good
+                entry[1] += size - good
+            failed = scoped[scoped["ok"] == 0].groupby(["second", "kind"]).size()
+            for (sec, kind), n in failed.items():
+                by_second[int(sec)][2][str(kind)] += int(n)
+    return counts
+
+
 def _in_scope(names, target: str):
     is_gateway = names.str.contains("/gateway/", regex=False)
     if target == "gateway":
@@ -39,14 +68,16 @@ def _in_scope(names, target: str):
     return names == names  # process faults: every request
 
 
-def faults_results(run_dir: Path, availability_target: float = 0.99, hold_s: int = 5) -> list[dict]:
+def faults_results(run_dir: Path, availability_target: float = 0.99, hold_s: int = 5,
+                   chunk_rows: int | None = None) -> list[dict]:
     """Each scheduled fault's effect, from ``events.jsonl`` and ``requests.csv`` of ``run_dir``.
 
     Scope: gateway faults are judged on requests to ``/gateway/``, shop faults on the others,
     process faults on all. ``availability_target`` (fraction) and ``hold_s`` (seconds) define
     recovery (harness.core.recovery). A fault never switched off is judged up to the data's
     end; "before" starts where the previous fault started, "after" ends where the next one
-    starts. [] when the run had no faults.
+    starts. [] when the run had no faults. requests.csv is read in chunks of ``chunk_rows`` rows
+    (default: the reader's) and reduced to counts per second.
     """
     from harness.core.recovery import SecondCounts, fault_effect
     from harness.rundir import read  # deferred: pandas is heavy, and only needed here
@@ -55,20 +86,11 @@ def faults_results(run_dir: Path, availability_target: float = 0.99, hold_s: int
     windows = _fault_windows(read.read_events(run_dir))
     if not windows:
         return []
-    requests_df = read.read_requests(run_dir, columns=["t_s", "name", "ok", "error_kind"])
-    requests_df["second"] = requests_df["t_s"].astype(float).floordiv(1).astype(int)
-    requests_df["ok"] = requests_df["ok"].astype(int)
-    requests_df["name"] = requests_df["name"].astype(object).fillna("").astype(str)
-    requests_df["error_kind"] = requests_df["error_kind"].astype(object)
+    counts = _second_counts(run_dir, {w["target"] or "process" for w in windows}, chunk_rows)
     results = []
     for window in windows:
-        scoped = requests_df[_in_scope(requests_df["name"], window["target"] or "process")]
-        per_second = []
-        for second, group in scoped.groupby("second"):
-            failed = group[group["ok"] == 0]
-            kinds = failed["error_kind"].fillna("unknown").replace("", "unknown").value_counts()
-            per_second.append(SecondCounts(int(second), int((group["ok"] == 1).sum()), len(failed),
-                                           {str(k): int(v) for k, v in kinds.items()}))
+        per_second = [SecondCounts(second, ok, failed, dict(kinds.most_common()))
+                      for second, (ok, failed, kinds) in sorted(counts[window["target"] or "process"].items())]
         start = window["start_t_s"]
         if window["action"] is not None:
             end = start

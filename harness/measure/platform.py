@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from harness.core import platform_stats
+from harness.measure.aggregate import RequestFigures
 from harness.rundir import read, schema
 
 DEFINITIONS = {
@@ -31,12 +32,12 @@ def read_metrics(run_dir: Path) -> pd.DataFrame | None:
     return frame[answered].sort_values("t_s", kind="stable").reset_index(drop=True)
 
 
-def platform_results(run_dir: Path, manifest: dict, windows, requests: pd.DataFrame
+def platform_results(run_dir: Path, manifest: dict, windows, requests: RequestFigures
                      ) -> tuple[dict | None, dict | None, dict | None]:
     """(platform_cache, telemetry, platform_time) for a run; Nones without platform/metrics.csv.
 
     ``windows`` are analysis.StageWindow (steady_start_s, end_s); ``requests`` the client's
-    requests.csv with t_s, name, response_ms and status.
+    requests.csv reduced (its first and last times, and when each request to the shop completed).
     """
     scrapes = read_metrics(Path(run_dir))
     if scrapes is None:
@@ -88,16 +89,16 @@ def _cache(scrapes: pd.DataFrame, windows) -> dict:
     return block
 
 
-def _telemetry(scrapes: pd.DataFrame, manifest: dict, windows, requests: pd.DataFrame) -> dict:
+def _telemetry(scrapes: pd.DataFrame, manifest: dict, windows, requests: RequestFigures) -> dict:
     empty = platform_stats.telemetry_block(np.array([]))
     workers = manifest.get("platform_workers")
     if isinstance(workers, int) and workers > 1:
         return {**empty, "reason": f"the shop ran with {workers} worker processes, each with its own counters: "
                                    f"a scrape sees one worker's requests, not all of them"}
-    if not len(requests):
+    if not requests.count:
         return {**empty, "reason": "the client recorded no requests"}
-    first_request_s = float(requests["t_s"].min())
-    load_end_s = max(w.end_s for w in windows) if windows else float(requests["t_s"].max())
+    first_request_s = float(requests.first_t_s)
+    load_end_s = max(w.end_s for w in windows) if windows else float(requests.last_t_s)
     read_s = scrapes["t_s"].to_numpy() + scrapes["scrape_ms"].fillna(0).to_numpy() / 1000.0
     before = np.flatnonzero(read_s <= first_request_s)
     if before.size == 0:
@@ -112,10 +113,7 @@ def _telemetry(scrapes: pd.DataFrame, manifest: dict, windows, requests: pd.Data
     shown = scrapes["requests_total"].to_numpy()[during] - baseline
     if np.any(np.diff(shown) < 0):
         return {**empty, "reason": "the shop's request counter went down during the load (a reset)"}
-    path = requests["name"].astype(str).str.partition(" ")[2]
-    answered = requests["status"].fillna(0).to_numpy() > 0
-    shop = answered & ~path.str.startswith("/gateway").to_numpy()
-    completions = requests["t_s"].to_numpy()[shop] + requests["response_ms"].fillna(0).to_numpy()[shop] / 1000.0
+    completions = requests.shop_completions_t_s
     completed = int((completions <= read_s[during][-1]).sum()) if during.any() else 0
     if completed and shown[-1] < 0.5 * completed:
         # a counter that misses most requests is not late, it counts something else (one of
@@ -124,7 +122,7 @@ def _telemetry(scrapes: pd.DataFrame, manifest: dict, windows, requests: pd.Data
                                    f"the client had completed by the last scrape: it does not count every request "
                                    f"(several workers behind one address?)"}
     block = platform_stats.telemetry_block(platform_stats.staleness_s(read_s[during], shown, completions))
-    block["client_requests"] = int(shop.sum())
+    block["client_requests"] = int(completions.size)
     block["shown_requests"] = int(shown[-1]) if shown.size else 0
     if not block["n"]:
         block["reason"] = "no scrape answered during the load"

@@ -95,7 +95,8 @@ def test_bootstrap_percentiles_are_observed_values_within_a_tenth_of_a_percent()
     assert np.all(nearest <= 0.001)
 
 
-@pytest.mark.parametrize(("window_s", "block_s"), [(5.0, 1.0), (60.0, 3.0), (3600.0, 10.0)])
+@pytest.mark.parametrize(("window_s", "block_s"), [(5.0, 1.0), (60.0, 3.0), (3600.0, 10.0),
+                                                     (86_400.0, 240.0)])
 def test_block_length(window_s, block_s):
     assert blocks.block_length_s(window_s) == block_s
 

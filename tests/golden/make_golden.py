@@ -9,7 +9,7 @@ a killed worker, an interrupt and reconciliation discrepancies.
 
 Everything is derived from a fixed seed and fixed epoch times, so running this script twice
 gives the same bytes (the analysis seeds its bootstrap with the run id). results.json comes
-from the real analysis (``harness.judge.judge_run``) against a copy of the repository's
+from the real analysis (``harness.measure.judge.judge_run``) against a copy of the repository's
 targets.toml kept in the run directory; rerun this script when the analysis changes.
 
 Example:
@@ -33,7 +33,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
 sys.path.insert(0, str(REPO))
-from harness.judge import judge_run  # noqa: E402
+from harness.measure.judge import judge_run  # noqa: E402
 
 T0_S = 1764349200.0  # 2025-11-28T17:00:00Z, fixed so the output is reproducible
 
