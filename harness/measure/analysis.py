@@ -55,6 +55,8 @@ def build_results(run_dir: Path, chunk_rows: int = read.CHUNK_ROWS) -> dict:
     events = read.read_events(run_dir)
     stage_names = [stage["name"] for stage in manifest["stages"]]
     windows = _stage_windows(run_dir, manifest, events, stage_names, chunk_rows)
+    generators, generator_reasons = generators_results(events)
+    ceiling_event = [e for e in events if e.get("kind") == "ceiling"]
     del events  # a day's progress events: ~50 MB, not needed again here
     run_id = str(manifest.get("run_id", run_dir.name))
     requests = RequestFigures(windows, keep_shop_completions=read.has(run_dir, schema.METRICS.relative_path),
@@ -80,9 +82,8 @@ def build_results(run_dir: Path, chunk_rows: int = read.CHUNK_ROWS) -> dict:
     if end_reason in ("platform-died", "error", "running"):
         detail = manifest.get("end_detail") or ""
         invalid_reasons.append(f"the run ended with end_reason {end_reason!r}" + (f": {detail}" if detail else ""))
-    generators, generator_reasons = generators_results(events)
     invalid_reasons.extend(generator_reasons)
-    invalid_reasons.extend(ceiling_reasons(events, len(requests)))
+    invalid_reasons.extend(ceiling_reasons(ceiling_event, requests.count))
     notes.extend(histogram_notes(run_dir, stages))
     platform_cache, telemetry, platform_time = platform_results(run_dir, manifest, windows, requests)
     del requests, journeys  # what they gathered is in ``stages`` now: free it before the memory analysis
