@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-fast bench bench-baseline lint shop clean
+.PHONY: demo test test-fast soak-test bench bench-baseline lint shop clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -25,6 +25,10 @@ test: $(STAMP)
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m 'not slow'
+
+# The long variants the issues ask for once (minutes each), skipped by `make test`.
+soak-test: $(STAMP)
+	HARNESS_SOAK=1 $(BIN)/python -m pytest -s -k 'five_minutes or soak' tests
 
 # Three runs of the benchmark suite (best-of-3 rule: a shared machine's slow spells only ever
 # add time), judged against the saved baseline by `harness gate` with the same significance

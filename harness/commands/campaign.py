@@ -48,6 +48,7 @@ def prepare_parser(parser: argparse.ArgumentParser) -> None:
                              "allow-list: --allow-host); default: start the embedded one")
     add_safety_flags(parser)
     add_load_flags(parser)
+    add_telemetry_flags(parser)
     parser.add_argument("--platform-workers", type=int, metavar="N",
                         help="shop worker processes of the embedded platform (gunicorn), default 1")
     parser.add_argument("--faults", metavar="PRESET|FILE",
@@ -108,10 +109,19 @@ def add_load_flags(parser: argparse.ArgumentParser) -> None:
                              "made and printed)")
 
 
+def add_telemetry_flags(parser: argparse.ArgumentParser) -> None:
+    """Telemetry of a platform the harness did not start (a --target elsewhere)."""
+    parser.add_argument("--metrics-url", action="append", metavar="URL",
+                        help="a Prometheus /metrics of the platform (one per process or instance; repeatable), "
+                             "scraped every second: process memory and CPU, and the shop's own metrics; its host "
+                             "must pass the allow-list like --target")
+
+
 def distributed_fields(args: argparse.Namespace) -> dict:
     """The CampaignRequest fields of the master's flags (add_load_flags)."""
     return {"master_bind": args.master_bind, "expect_workers": args.expect_workers,
-            "workers_wait_s": args.workers_wait_s, "join_token_file": args.join_token_file}
+            "workers_wait_s": args.workers_wait_s, "join_token_file": args.join_token_file,
+            "metrics_urls": tuple(args.metrics_url or ())}
 
 
 def run(args: argparse.Namespace) -> int:

@@ -16,7 +16,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from harness.commands.campaign import add_load_flags, add_safety_flags, check_workers
+from harness.commands.campaign import add_load_flags, add_safety_flags, add_telemetry_flags, check_workers
 from harness.config import paths
 
 NAME = "run"
@@ -39,6 +39,7 @@ def prepare_parser(parser: argparse.ArgumentParser) -> None:
                         help=f"load profile TOML, from this directory or the shipped profiles/ "
                              f"(default {DEFAULT_PROFILE}, shipped)")
     add_load_flags(parser)
+    add_telemetry_flags(parser)
     parser.add_argument("--targets", metavar="FILE", help=f"targets file (default {DEFAULT_TARGETS}, shipped)")
     parser.add_argument("--strict", action="store_true",
                         help="a target that cannot be evaluated counts as failed")
@@ -68,11 +69,13 @@ def run(args: argparse.Namespace) -> int:
     check.check_target(host, "--host", health_path=None, verify=safety.verify)
     from harness.flows.distributed import master_options
     master = master_options(args.master_bind, args.expect_workers, args.workers_wait_s, args.join_token_file)
+    from harness.flows.campaign import check_metrics_urls
+    metrics_urls = check_metrics_urls(tuple(args.metrics_url or ()), safety, remote=True)
     request = orch.RunRequest(
         argv=["harness", *sys.argv[1:]], profile=profile, locustfile=locustfiles_for(locustfile),
         target=host, workers=workers, out=args.out, targets_path=targets_path, strict=args.strict,
         sut_pids=check.require_pids(args.sut_pid, "--sut-pid"), checked_target=checked, safety=safety,
-        shop_journeys=False, health_path="/", master=master,
+        shop_journeys=False, health_path="/", master=master, metrics_urls=metrics_urls,
     )
     if args.preflight:
         return orch.preflight_only(request).exit_code

@@ -43,6 +43,7 @@ class CampaignRequest:
     expect_workers: int = 0  # workers from other hosts to wait for (with master_bind)
     workers_wait_s: float | None = None  # how long to wait for them (None: the default)
     join_token_file: str | None = None  # the join token (else HARNESS_JOIN_TOKEN, else one is made)
+    metrics_urls: tuple[str, ...] = ()  # --metrics-url: the remote platform's Prometheus endpoints
 
 
 def check_workers(workers: int) -> int:
@@ -50,6 +51,15 @@ def check_workers(workers: int) -> int:
     if workers < 0:
         raise InputError(f"--workers {workers}: must be 0 (one local process) or more")
     return workers
+
+
+def check_metrics_urls(urls: tuple[str, ...], safety, remote: bool) -> tuple[str, ...]:
+    """--metrics-url values, each through the safety catch (InputError naming the flag)."""
+    from harness.config import allow
+    if urls and not remote:
+        raise InputError("--metrics-url is for a platform the harness did not start (--target/--host): the "
+                         "embedded platform's processes are sampled directly")
+    return tuple(allow.check_target_allowed(url, "--metrics-url", safety).url for url in urls)
 
 
 def run_request(request: CampaignRequest):
@@ -84,6 +94,7 @@ def run_request(request: CampaignRequest):
             raise InputError("--faults, --memray, --platform-workers and --database apply to the embedded "
                              "platform; drop them with --target (configure that platform yourself)")
         check.check_target(target, "--target", health_path="/healthz", verify=safety.verify)
+    metrics_urls = check_metrics_urls(request.metrics_urls, safety, remote=target is not None)
     sut_pids = check.require_pids(list(request.sut_pids) or None, "--sut-pid")
     if sut_pids and target is None:
         raise InputError("--sut-pid samples a service the harness did not start: use it with --target "
@@ -101,6 +112,7 @@ def run_request(request: CampaignRequest):
         memray=request.memray or profile.profilers.memray, cpu_profile_stage=cpu_stage,
         database=request.database, faults_schedule=fault_schedule, sut_pids=sut_pids,
         checked_target=checked, safety=safety, preflight_only=request.preflight_only, master=master,
+        metrics_urls=metrics_urls,
     )
 
 

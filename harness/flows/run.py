@@ -84,6 +84,7 @@ class RunRequest:
     shop_journeys: bool = True  # the shop's journeys (requests per journey estimated from the mix)
     health_path: str = "/healthz"  # what [abort] health_failures polls on the target
     master: object | None = None  # harness.flows.distributed.MasterOptions: workers from other hosts
+    metrics_urls: tuple[str, ...] = ()  # --metrics-url: a remote platform's processes, scraped during the run
 
     @property
     def distributed(self) -> bool:
@@ -179,7 +180,8 @@ def execute(request: RunRequest, console: Console | None = None) -> RunOutcome:
         for pid in request.sut_pids:
             sampler.watch(pid, "sut")
         sampler.start()
-        scraper = _start_scraper(target, run_dir, console) if request.scrape_metrics else None
+        scraper = _start_scraper(target, run_dir, console, request) if request.scrape_metrics else None
+        remote = _start_remote_metrics(request, run_dir, console)
         print_preflight(request, target, run_dir, console)
         master = request.master
         load = LocustRun(LoadPlan(  # absolute paths: the children run in the repository root
@@ -211,6 +213,8 @@ def execute(request: RunRequest, console: Console | None = None) -> RunOutcome:
             load.stop()
         if scraper is not None:  # before the ledgers are collected: only the load's requests count
             extra_manifest["metrics_scrape"] = scraper.stop()
+        if remote is not None:
+            extra_manifest["remote_metrics"] = remote.stop()
         extra_manifest.update(side.finish(collect_ledgers=end_reason != "interrupted"))
         cost = sampler.stop()
         if side.platform is not None and side.platform.died and end_reason == "completed":
@@ -238,12 +242,27 @@ def _locust_env(request: RunRequest) -> dict[str, str]:
     return env
 
 
-def _start_scraper(target: str, run_dir: RunDirectory, console: Console):
+def _start_remote_metrics(request: RunRequest, run_dir: RunDirectory, console: Console):
+    """--metrics-url: the remote platform's process series into platform/remote_metrics.csv."""
+    if not request.metrics_urls:
+        return None
+    from harness.execute.remote_metrics import RemoteMetricsScraper
+    scraper = RemoteMetricsScraper(list(request.metrics_urls), run_dir.path / schema.REMOTE_METRICS.relative_path,
+                                   verify=getattr(request.safety, "verify", True))
+    scraper.start()
+    console.print(f"platform telemetry: scraping {', '.join(request.metrics_urls)} every second")
+    return scraper
+
+
+def _start_scraper(target: str, run_dir: RunDirectory, console: Console, request: RunRequest | None = None):
     """Scrape the shop's /metrics into platform/metrics.csv during the load (cache counters,
-    request counter for the monitoring delay); None, said on the console, when it cannot start."""
+    request counter for the monitoring delay): the target's own on loopback, else the first
+    --metrics-url; None, said on the console, when it cannot start."""
     from harness.execute.scrape import MetricsScraper
+    urls = request.metrics_urls if request is not None else ()
     try:
-        scraper = MetricsScraper(target, run_dir.path / schema.METRICS.relative_path)
+        scraper = MetricsScraper(target, run_dir.path / schema.METRICS.relative_path,
+                                 metrics_url=urls[0] if urls else None)
         scraper.start()
         return scraper
     except (ValueError, OSError) as error:  # the run goes on without platform metrics

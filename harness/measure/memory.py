@@ -128,16 +128,50 @@ def platform_memory_series(run_dir: Path) -> tuple[str, np.ndarray, np.ndarray] 
     outside it). A tick is the rows sharing one ``t_s`` (the sampler stamps a whole tick with
     one time). USS summed when every platform row has it, else RSS summed. The one series
     every memory-growth figure (results.json, compare, history, capacity) is fitted on.
+
+    A platform the harness did not start and cannot sample (a remote target) is seen through
+    ``--metrics-url`` instead: :func:`remote_memory_series`.
     """
-    frame = read.read_samples(run_dir, columns=["t_s", "role", "rss_bytes", "uss_bytes"])
-    frame = frame[frame["role"].astype(str).isin(PLATFORM_ROLES)].dropna(subset=["rss_bytes"])
-    if frame.empty:
-        return None
+    frame = (read.read_samples(run_dir, columns=["t_s", "role", "rss_bytes", "uss_bytes"])
+             if read.has(run_dir, schema.SAMPLES.relative_path) else None)
+    if frame is not None:
+        frame = frame[frame["role"].astype(str).isin(PLATFORM_ROLES)].dropna(subset=["rss_bytes"])
+    if frame is None or frame.empty:
+        return remote_memory_series(run_dir)
     column = "uss_bytes" if frame["uss_bytes"].notna().all() else "rss_bytes"
     roles = ", ".join(r for r in PLATFORM_ROLES if r in set(frame["role"].astype(str)))
     metric = f"{column.removesuffix('_bytes')} summed over the platform's processes ({roles})"
     per_tick = frame.groupby("t_s")[column].sum().sort_index()
     return metric, per_tick.index.to_numpy(dtype=float), per_tick.to_numpy(dtype=float)
+
+
+def remote_memory_series(run_dir: Path) -> tuple[str, np.ndarray, np.ndarray] | None:
+    """``(metric, t_s, bytes)`` from platform/remote_metrics.csv (``--metrics-url``): each round's
+    ``process_resident_memory_bytes`` summed over the instances, only rounds where every instance
+    answered with it; after an instance restarted (its start time changed), only the rounds since
+    the last restart. None without such rows (no file, or endpoints without the process collector)."""
+    if not read.has(run_dir, schema.REMOTE_METRICS.relative_path):
+        return None
+    frame = read.read_remote_metrics(run_dir, columns=["t_s", "instance", "rss_bytes", "start_time_s"])
+    instances = sorted(set(frame["instance"].astype(str)))
+    answered = frame.dropna(subset=["rss_bytes"])
+    if answered.empty:
+        return None
+    restarts = answered.groupby("instance")["start_time_s"].nunique()
+    note = ""
+    if (restarts > 1).any():
+        # rounds from the last (re)start of any instance on: RSS before a restart is another process's
+        last_start = answered.groupby(["instance", "start_time_s"])["t_s"].min().max()
+        answered = answered[answered["t_s"] >= last_start]
+        note = f"; only the rounds after {', '.join(restarts[restarts > 1].index)} restarted"
+    complete = answered.groupby("t_s")["instance"].nunique() == len(instances)
+    rounds = answered[answered["t_s"].isin(complete[complete].index)]
+    if rounds.empty:
+        return None
+    per_round = rounds.groupby("t_s")["rss_bytes"].sum().sort_index()
+    metric = (f"process_resident_memory_bytes from --metrics-url, summed over {len(instances)} instance(s) "
+              f"({', '.join(instances)}){note}")
+    return metric, per_round.index.to_numpy(dtype=float), per_round.to_numpy(dtype=float)
 
 
 def stage_growth(events: list[dict], series: tuple[str, np.ndarray, np.ndarray]) -> list[dict]:

@@ -278,6 +278,11 @@ def read_metrics(run_dir: Path, **options) -> pd.DataFrame:
     return read_table(run_dir, schema.METRICS, **options)
 
 
+def read_remote_metrics(run_dir: Path, **options) -> pd.DataFrame:
+    """platform/remote_metrics.csv (see :func:`read_table` for the options)."""
+    return read_table(run_dir, schema.REMOTE_METRICS, **options)
+
+
 def has(run_dir: Path, relative_path: str) -> bool:
     """Whether the run directory holds that raw file (``schema.RAW_FILES``)."""
     return (Path(run_dir) / relative_path).is_file()

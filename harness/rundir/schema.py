@@ -57,12 +57,18 @@ METRICS = Table("platform/metrics.csv", {
     "order_cache_bypass": "float",
     **{column: "float" for column in METRICS_SECONDS_COLUMNS},
 })
+# The platform's processes seen from outside (--metrics-url: Prometheus text of each process or
+# instance, harness.execute.remote_metrics): one row per URL per scrape round, the round's time.
+REMOTE_METRICS = Table("platform/remote_metrics.csv", {
+    "t_s": "time", "instance": "str", "scrape_ms": "float", "error": "str", "rss_bytes": "float",
+    "cpu_seconds": "float", "start_time_s": "float",
+})
 OPTIONAL_COLUMNS = {METRICS.relative_path: METRICS_SECONDS_COLUMNS}
 EVENTS = "events.jsonl"
 MANIFEST = "manifest.json"
 RESULTS = "results.json"
 RAW_FILES = (REQUESTS.relative_path, JOURNEYS.relative_path, SAMPLES.relative_path, EVENTS,
-             METRICS.relative_path)
+             METRICS.relative_path, REMOTE_METRICS.relative_path)
 
 # --- sampled processes ---------------------------------------------------------------------------
 # The platform under test: its memory is judged (memory-growth) and its CPU attributed.

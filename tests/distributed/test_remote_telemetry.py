@@ -1,0 +1,102 @@
+"""Memory growth of a platform on another host, from its /metrics (``--metrics-url``).
+
+The shop stands on a "staging" namespace with the leak knob on; the campaign runs in the root
+namespace against it and sees its memory only through Prometheus text (the harness cannot
+sample a process on another host). The truth is the shop's own count of the bytes it retained
+(``shop_leaked_bytes``), read before and after. The suite's run is short with a strong leak; the
+issue's 5-minute run at 0.5 GB/h is behind HARNESS_SOAK=1 (``make soak-test``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+
+from tests.campaign._helpers import REPO, harness_env, run_harness, write_profile_file
+from tests.distributed import netns
+
+REASON = netns.unavailable_reason()
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(REASON is not None, reason=REASON or "")]
+SOAK = os.environ.get("HARNESS_SOAK") == "1"
+
+
+def _leaked_bytes(shop_url: str) -> tuple[float, float]:
+    """(now, the shop's shop_leaked_bytes gauge)."""
+    with urllib.request.urlopen(shop_url + "/metrics", timeout=5) as response:  # noqa: S310 - a test host
+        text = response.read().decode()
+    value = next(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith("shop_leaked_bytes"))
+    return time.time(), value
+
+
+def _leak_run(tmp_path, leak_bytes_per_request: int, duration_s: float, rate: float):
+    with netns.Hosts(["staging"]) as hosts:
+        address = hosts.address("staging")
+        faults = tmp_path / "leak.toml"
+        faults.write_text(f"[shop]\nleak_bytes_per_request = {leak_bytes_per_request}\n")
+        port_file = tmp_path / "port.json"
+        shop = hosts.popen("staging", [sys.executable, "-m", "harness", "shop", "--bind", address, "--faults",
+                                       str(faults), "--port-file", str(port_file), "--data-dir",
+                                       str(tmp_path / "data")],
+                           cwd=REPO, env=harness_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 90
+        while not port_file.exists():
+            assert shop.poll() is None and time.monotonic() < deadline, "the staging shop did not start"
+            time.sleep(0.2)
+        url = json.loads(port_file.read_text())["shop_url"]
+        profile = write_profile_file(tmp_path, name="remote-leak", rate=rate,
+                                     stages=[("100%", 1.0, duration_s)], drain_s=3.0)
+        before = _leaked_bytes(url)
+        result = run_harness("campaign", "--target", url, "--allow-host", address, "--metrics-url", url + "/metrics",
+                             "--profile", str(profile), "--out", str(tmp_path / "run"), "--cpu-profile", "none",
+                             timeout_s=duration_s + 150)
+        after = _leaked_bytes(url)
+        shop.send_signal(signal.SIGINT)
+        shop.wait(timeout=30)
+    assert hosts.leftovers() == []
+    truth = (after[1] - before[1]) / (after[0] - before[0]) * 3600.0  # bytes per hour retained by the shop
+    return result, tmp_path / "run", truth
+
+
+@pytest.fixture(scope="module")
+def leak_run(tmp_path_factory):
+    # ~15 shop requests/s at 2 journeys/s: 60 kB each is ~3 GB/h, clear of noise within a minute
+    return _leak_run(tmp_path_factory.mktemp("remote-leak"), 60_000, 50.0, 2.0)
+
+
+def test_remote_memory_growth_from_metrics_url_matches_what_the_shop_retained(leak_run):
+    result, run, truth = leak_run
+    assert result.returncode in (0, 1), result.stdout[-3000:] + result.stderr[-2000:]
+    memory = json.loads((run / "results.json").read_text())["memory"]
+    assert memory["metric"].startswith("process_resident_memory_bytes from --metrics-url")
+    growth = memory["growth_bytes_per_hour"]
+    print(f"remote growth {growth / 1e9:.3f} GB/h, retained by the shop {truth / 1e9:.3f} GB/h")
+    assert truth > 1e9
+    assert abs(growth - truth) <= 0.25 * truth, (growth, truth)
+    rows = (run / "platform" / "remote_metrics.csv").read_text().splitlines()
+    assert rows[0] == "t_s,instance,scrape_ms,error,rss_bytes,cpu_seconds,start_time_s" and len(rows) > 40
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert manifest["remote_metrics"]["failures"] == 0
+
+
+def test_a_remote_run_has_the_shop_s_own_metrics_too(leak_run):
+    """The first --metrics-url also feeds platform/metrics.csv (cache counters, monitoring delay)."""
+    _, run, _ = leak_run
+    lines = (run / "platform" / "metrics.csv").read_text().splitlines()
+    assert len(lines) > 20 and all(line.split(",")[2] == "" for line in lines[1:])  # no scrape error
+
+
+@pytest.mark.skipif(not SOAK, reason="the issue's 5-minute remote leak run: HARNESS_SOAK=1 (make soak-test)")
+def test_five_minutes_at_half_a_gigabyte_per_hour(tmp_path):
+    # 0.5 GB/h at ~15 shop requests/s: 138,889 B/s / 15 = ~9.3 kB per request
+    result, run, truth = _leak_run(tmp_path, 9_300, 300.0, 2.0)
+    assert result.returncode in (0, 1), result.stdout[-3000:]
+    growth = json.loads((run / "results.json").read_text())["memory"]["growth_bytes_per_hour"]
+    print(f"5 min: remote growth {growth / 1e9:.3f} GB/h, retained {truth / 1e9:.3f} GB/h, knob aimed at 0.5 GB/h")
+    assert abs(growth - truth) <= 0.25 * truth and abs(growth - 0.5e9) <= 0.25 * 0.5e9
