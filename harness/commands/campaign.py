@@ -115,13 +115,21 @@ def add_telemetry_flags(parser: argparse.ArgumentParser) -> None:
                         help="a Prometheus /metrics of the platform (one per process or instance; repeatable), "
                              "scraped every second: process memory and CPU, and the shop's own metrics; its host "
                              "must pass the allow-list like --target")
+    parser.add_argument("--prometheus", metavar="URL",
+                        help="a Prometheus server that scrapes the platform: after the run, read the platform's "
+                             "process series over the run's window from its HTTP API (with --selector)")
+    parser.add_argument("--selector", metavar="'{job=\"shop\"}'",
+                        help="the label selector of the platform's processes in that server")
+    parser.add_argument("--prometheus-step", type=float, default=1.0, metavar="S",
+                        help="query_range step in seconds (default 1)")
 
 
 def distributed_fields(args: argparse.Namespace) -> dict:
     """The CampaignRequest fields of the master's flags (add_load_flags)."""
     return {"master_bind": args.master_bind, "expect_workers": args.expect_workers,
             "workers_wait_s": args.workers_wait_s, "join_token_file": args.join_token_file,
-            "metrics_urls": tuple(args.metrics_url or ())}
+            "metrics_urls": tuple(args.metrics_url or ()), "prometheus": args.prometheus,
+            "selector": args.selector, "prometheus_step_s": args.prometheus_step}
 
 
 def run(args: argparse.Namespace) -> int:

@@ -66,16 +66,19 @@ def run(args: argparse.Namespace) -> int:
     safety = allow.safety_from(args.allow_host, args.allow_hosts_file, args.ca_bundle)
     checked = allow.check_target_allowed(args.host, "--host", safety)  # before any connection
     host = checked.url
-    check.check_target(host, "--host", health_path=None, verify=safety.verify)
+    from harness.flows.campaign import check_metrics_urls, check_prometheus
     from harness.flows.distributed import master_options
     master = master_options(args.master_bind, args.expect_workers, args.workers_wait_s, args.join_token_file)
-    from harness.flows.campaign import check_metrics_urls
     metrics_urls = check_metrics_urls(tuple(args.metrics_url or ()), safety, remote=True)
+    prometheus = check_prometheus(args.prometheus, args.selector, args.prometheus_step, safety, remote=True,
+                                  metrics_urls=metrics_urls)
+    check.check_target(host, "--host", health_path=None, verify=safety.verify)  # the first connection
     request = orch.RunRequest(
         argv=["harness", *sys.argv[1:]], profile=profile, locustfile=locustfiles_for(locustfile),
         target=host, workers=workers, out=args.out, targets_path=targets_path, strict=args.strict,
         sut_pids=check.require_pids(args.sut_pid, "--sut-pid"), checked_target=checked, safety=safety,
         shop_journeys=False, health_path="/", master=master, metrics_urls=metrics_urls,
+        prometheus=prometheus,
     )
     if args.preflight:
         return orch.preflight_only(request).exit_code

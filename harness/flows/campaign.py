@@ -44,6 +44,9 @@ class CampaignRequest:
     workers_wait_s: float | None = None  # how long to wait for them (None: the default)
     join_token_file: str | None = None  # the join token (else HARNESS_JOIN_TOKEN, else one is made)
     metrics_urls: tuple[str, ...] = ()  # --metrics-url: the remote platform's Prometheus endpoints
+    prometheus: str | None = None  # --prometheus: a server that scrapes the platform (read after the run)
+    selector: str | None = None
+    prometheus_step_s: float = 1.0
 
 
 def check_workers(workers: int) -> int:
@@ -60,6 +63,28 @@ def check_metrics_urls(urls: tuple[str, ...], safety, remote: bool) -> tuple[str
         raise InputError("--metrics-url is for a platform the harness did not start (--target/--host): the "
                          "embedded platform's processes are sampled directly")
     return tuple(allow.check_target_allowed(url, "--metrics-url", safety).url for url in urls)
+
+
+def check_prometheus(url: str | None, selector: str | None, step_s: float, safety, remote: bool,
+                     metrics_urls: tuple[str, ...]) -> tuple[str, str, float] | None:
+    """(--prometheus URL, --selector, step) validated, or None; InputError naming the flag."""
+    from harness.config import allow
+    from harness.core.prometheus import check_selector
+    if url is None and selector is None:
+        return None
+    if url is None or selector is None:
+        raise InputError("--prometheus URL and --selector '{job=\"shop\"}' go together")
+    if not remote:
+        raise InputError("--prometheus is for a platform the harness did not start (--target/--host)")
+    if metrics_urls:
+        raise InputError("give --metrics-url or --prometheus, not both: each is a source of the same process series")
+    try:
+        selector = check_selector(selector)
+    except ValueError as error:
+        raise InputError(f"--selector {error}") from None
+    if not 0 < step_s <= 60:
+        raise InputError(f"--prometheus-step {step_s:g}: must be in (0, 60] seconds")
+    return allow.check_target_allowed(url, "--prometheus", safety).url, selector, float(step_s)
 
 
 def run_request(request: CampaignRequest):
@@ -93,8 +118,12 @@ def run_request(request: CampaignRequest):
         if request.faults or request.memray or request.platform_workers or request.database:
             raise InputError("--faults, --memray, --platform-workers and --database apply to the embedded "
                              "platform; drop them with --target (configure that platform yourself)")
-        check.check_target(target, "--target", health_path="/healthz", verify=safety.verify)
+    # every flag is checked before the first connection (the target's health check)
     metrics_urls = check_metrics_urls(request.metrics_urls, safety, remote=target is not None)
+    prometheus = check_prometheus(request.prometheus, request.selector, request.prometheus_step_s, safety,
+                                  remote=target is not None, metrics_urls=metrics_urls)
+    if target is not None:
+        check.check_target(target, "--target", health_path="/healthz", verify=safety.verify)
     sut_pids = check.require_pids(list(request.sut_pids) or None, "--sut-pid")
     if sut_pids and target is None:
         raise InputError("--sut-pid samples a service the harness did not start: use it with --target "
@@ -112,7 +141,7 @@ def run_request(request: CampaignRequest):
         memray=request.memray or profile.profilers.memray, cpu_profile_stage=cpu_stage,
         database=request.database, faults_schedule=fault_schedule, sut_pids=sut_pids,
         checked_target=checked, safety=safety, preflight_only=request.preflight_only, master=master,
-        metrics_urls=metrics_urls,
+        metrics_urls=metrics_urls, prometheus=prometheus,
     )
 
 

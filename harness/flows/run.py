@@ -14,6 +14,7 @@ from __future__ import annotations
 import shutil
 import signal
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -85,6 +86,7 @@ class RunRequest:
     health_path: str = "/healthz"  # what [abort] health_failures polls on the target
     master: object | None = None  # harness.flows.distributed.MasterOptions: workers from other hosts
     metrics_urls: tuple[str, ...] = ()  # --metrics-url: a remote platform's processes, scraped during the run
+    prometheus: tuple[str, str, float] | None = None  # --prometheus URL, --selector, step: read after the run
 
     @property
     def distributed(self) -> bool:
@@ -166,7 +168,7 @@ def execute(request: RunRequest, console: Console | None = None) -> RunOutcome:
     sampler = ProcessSampler(run_dir.samples_path)
     side = _PlatformSide(request, run_dir, sampler, console)
     load: LocustRun | None = None
-    scraper = None
+    scraper = remote = load_started_s = None
     end_reason, detail, extra_manifest = "completed", "", {}
     try:
         signals.install()
@@ -192,6 +194,7 @@ def execute(request: RunRequest, console: Console | None = None) -> RunOutcome:
             master_bind=master.bind if master else None,
             remote_workers=master.remote_workers if master else 0,
             **({"workers_wait_s": master.wait_s} if master else {})))
+        load_started_s = time.time()
         load.start()
         if master is not None and master.remote_workers:
             console.print(f"master listening on {master.bind[0]}:{load.master_port}: waiting up to {master.wait_s:g} s "
@@ -215,6 +218,8 @@ def execute(request: RunRequest, console: Console | None = None) -> RunOutcome:
             extra_manifest["metrics_scrape"] = scraper.stop()
         if remote is not None:
             extra_manifest["remote_metrics"] = remote.stop()
+        if request.prometheus is not None and load_started_s is not None:
+            extra_manifest["prometheus"] = _read_prometheus(request, run_dir, load_started_s, console)
         extra_manifest.update(side.finish(collect_ledgers=end_reason != "interrupted"))
         cost = sampler.stop()
         if side.platform is not None and side.platform.died and end_reason == "completed":
@@ -240,6 +245,20 @@ def _locust_env(request: RunRequest) -> dict[str, str]:
         env.setdefault("REQUESTS_CA_BUNDLE", str(bundle))
         env.setdefault("SSL_CERT_FILE", str(bundle))
     return env
+
+
+def _read_prometheus(request: RunRequest, run_dir: RunDirectory, load_started_s: float, console: Console) -> dict:
+    """--prometheus: the platform's process series over the load's window, from the server."""
+    from harness.execute.prometheus_read import read_into
+    url, selector, step_s = request.prometheus
+    console.print(f"reading the platform's process series from {url} ({selector}) ...")
+    summary = read_into(run_dir.path / schema.REMOTE_METRICS.relative_path, url, selector,
+                        load_started_s - 5.0, time.time(), step_s, verify=getattr(request.safety, "verify", True))
+    if summary["error"]:
+        console.print(f"Prometheus: {summary['error']}", style="yellow")
+    else:
+        console.print(f"Prometheus: {summary['points']} points of {', '.join(summary['instances'])}")
+    return summary
 
 
 def _start_remote_metrics(request: RunRequest, run_dir: RunDirectory, console: Console):

@@ -169,7 +169,13 @@ def remote_memory_series(run_dir: Path) -> tuple[str, np.ndarray, np.ndarray] | 
     if rounds.empty:
         return None
     per_round = rounds.groupby("t_s")["rss_bytes"].sum().sort_index()
-    metric = (f"process_resident_memory_bytes from --metrics-url, summed over {len(instances)} instance(s) "
+    source = "--metrics-url"
+    manifest_path = Path(run_dir) / schema.MANIFEST
+    if manifest_path.is_file():
+        prometheus = read.read_json_object(manifest_path, "the run's manifest").get("prometheus")
+        if isinstance(prometheus, dict):
+            source = f"Prometheus {prometheus.get('url')} {prometheus.get('selector')}"
+    metric = (f"process_resident_memory_bytes from {source}, summed over {len(instances)} instance(s) "
               f"({', '.join(instances)}){note}")
     return metric, per_round.index.to_numpy(dtype=float), per_round.to_numpy(dtype=float)
 

@@ -53,3 +53,23 @@ def test_bad_master_flags_are_named_before_anything_starts(flags, needle, tmp_pa
     assert main(["campaign", "--profile", "profiles/smoke.toml", "--out", str(out), *flags]) == 2
     assert needle in _error(capsys)
     assert not out.exists()  # nothing was created, nothing started
+
+
+@pytest.mark.parametrize("flags, needle", [
+    (["--metrics-url", "http://127.0.0.1:9/metrics"], "--metrics-url is for a platform the harness did not start"),
+    (["--prometheus", "http://127.0.0.1:9090"], "--prometheus URL and --selector"),
+    (["--target", "http://127.0.0.1:9", "--prometheus", "http://127.0.0.1:9090", "--selector", "job=shop"],
+     "--selector"),
+])
+def test_bad_telemetry_flags_are_named(flags, needle, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["campaign", "--profile", "profiles/smoke.toml", "--out", str(out), *flags]) == 2
+    assert needle in _error(capsys)
+    assert not out.exists()
+
+
+def test_a_metrics_url_off_the_allow_list_is_refused(tmp_path, capsys):
+    assert main(["run", "--locustfile", "loadtests/healthz.py", "--host", "http://127.0.0.1:9",
+                 "--metrics-url", "http://192.0.2.9:9100/metrics", "--out", str(tmp_path / "r")]) == 2
+    err = _error(capsys)
+    assert "--metrics-url http://192.0.2.9:9100/metrics: refused before any connection" in err

@@ -9,6 +9,7 @@ issue's 5-minute run at 0.5 GB/h is behind HARNESS_SOAK=1 (``make soak-test``).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -35,7 +36,48 @@ def _leaked_bytes(shop_url: str) -> tuple[float, float]:
     return time.time(), value
 
 
-def _leak_run(tmp_path, leak_bytes_per_request: int, duration_s: float, rate: float):
+@contextlib.contextmanager
+def _metrics_url(shop_url: str, _address: str, _folder):
+    yield ["--metrics-url", shop_url + "/metrics"]
+
+
+@contextlib.contextmanager
+def _prometheus(shop_url: str, _address: str, folder):
+    """A real Prometheus server (Debian's, installed by scripts/prometheus.sh) on a free loopback
+    port, scraping the staging shop's /metrics every second as job "shop"."""
+    found = subprocess.run(["bash", str(REPO / "scripts" / "prometheus.sh"), "path"], capture_output=True,
+                           text=True, timeout=600, check=False)
+    if found.returncode != 0:
+        pytest.skip(f"Prometheus unavailable: {found.stderr.strip().splitlines()[-1:]}")
+    import socket
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    config = folder / "prometheus.yml"
+    config.write_text("global:\n  scrape_interval: 1s\n  scrape_timeout: 800ms\nscrape_configs:\n"
+                      f"  - job_name: shop\n    static_configs:\n      - targets: ['{shop_url.removeprefix('http://')}']\n")
+    server = subprocess.Popen([found.stdout.strip(), f"--config.file={config}", f"--storage.tsdb.path={folder / 'tsdb'}",
+                               f"--web.listen-address=127.0.0.1:{port}"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while True:
+            assert server.poll() is None and time.monotonic() < deadline, "Prometheus did not start"
+            try:
+                with urllib.request.urlopen(url + "/-/ready", timeout=2) as response:  # noqa: S310 - loopback
+                    if response.status == 200:
+                        break
+            except OSError:
+                pass
+            time.sleep(0.3)
+        yield ["--prometheus", url, "--selector", '{job="shop"}']
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def _leak_run(tmp_path, leak_bytes_per_request: int, duration_s: float, rate: float, telemetry=_metrics_url):
     with netns.Hosts(["staging"]) as hosts:
         address = hosts.address("staging")
         faults = tmp_path / "leak.toml"
@@ -52,11 +94,12 @@ def _leak_run(tmp_path, leak_bytes_per_request: int, duration_s: float, rate: fl
         url = json.loads(port_file.read_text())["shop_url"]
         profile = write_profile_file(tmp_path, name="remote-leak", rate=rate,
                                      stages=[("100%", 1.0, duration_s)], drain_s=3.0)
-        before = _leaked_bytes(url)
-        result = run_harness("campaign", "--target", url, "--allow-host", address, "--metrics-url", url + "/metrics",
-                             "--profile", str(profile), "--out", str(tmp_path / "run"), "--cpu-profile", "none",
-                             timeout_s=duration_s + 150)
-        after = _leaked_bytes(url)
+        with telemetry(url, address, tmp_path) as flags:
+            before = _leaked_bytes(url)
+            result = run_harness("campaign", "--target", url, "--allow-host", address, *flags,
+                                 "--profile", str(profile), "--out", str(tmp_path / "run"), "--cpu-profile", "none",
+                                 timeout_s=duration_s + 150)
+            after = _leaked_bytes(url)
         shop.send_signal(signal.SIGINT)
         shop.wait(timeout=30)
     assert hosts.leftovers() == []
@@ -100,3 +143,17 @@ def test_five_minutes_at_half_a_gigabyte_per_hour(tmp_path):
     growth = json.loads((run / "results.json").read_text())["memory"]["growth_bytes_per_hour"]
     print(f"5 min: remote growth {growth / 1e9:.3f} GB/h, retained {truth / 1e9:.3f} GB/h, knob aimed at 0.5 GB/h")
     assert abs(growth - truth) <= 0.25 * truth and abs(growth - 0.5e9) <= 0.25 * 0.5e9
+
+
+def test_remote_memory_from_a_real_prometheus_server(tmp_path):
+    """The same, with the process series read after the run from a Prometheus server's query_range."""
+    result, run, truth = _leak_run(tmp_path, 60_000, 40.0, 2.0, telemetry=_prometheus)
+    assert result.returncode in (0, 1), result.stdout[-3000:] + result.stderr[-2000:]
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert manifest["prometheus"]["error"] is None and manifest["prometheus"]["points"] > 30
+    memory = json.loads((run / "results.json").read_text())["memory"]
+    assert memory["metric"].startswith("process_resident_memory_bytes from Prometheus http://127.0.0.1:")
+    assert '{job="shop"}' in memory["metric"]
+    growth = memory["growth_bytes_per_hour"]
+    print(f"Prometheus: growth {growth / 1e9:.3f} GB/h, retained by the shop {truth / 1e9:.3f} GB/h")
+    assert abs(growth - truth) <= 0.25 * truth, (growth, truth)
