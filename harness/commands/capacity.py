@@ -32,7 +32,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from harness.commands.campaign import add_safety_flags
+from harness.commands.campaign import add_safety_flags, add_telemetry_flags
 from harness.config import paths
 from harness.errors import InputError
 
@@ -54,6 +54,7 @@ def prepare_parser(parser: argparse.ArgumentParser) -> None:
                         help="a running platform (any http(s) URL; a host other than loopback must be on the "
                              "allow-list: --allow-host)")
     add_safety_flags(parser, preflight=False)
+    add_telemetry_flags(parser)
     parser.add_argument("--targets", metavar="FILE", help=f"targets file (default {DEFAULT_TARGETS}, shipped)")
     parser.add_argument("--workers", type=int, default=0, metavar="N",
                         help="Locust worker processes under a master (default 0: one local process)")
@@ -107,13 +108,18 @@ def build_request(args: argparse.Namespace):
         target = checked.url
         if args.faults or args.platform_workers:
             raise InputError("--faults and --platform-workers apply to the embedded platform; drop them with --target")
+    from harness.flows.campaign import check_metrics_urls, check_prometheus
+    metrics_urls = check_metrics_urls(tuple(args.metrics_url or ()), safety, remote=target is not None)
+    prometheus = check_prometheus(args.prometheus, args.selector, args.prometheus_step, safety,
+                                  remote=target is not None, metrics_urls=metrics_urls)
+    if target is not None:
         check.check_target(target, "--target", health_path="/healthz", verify=safety.verify)
     return CapacityRequest(
         argv=["harness", *sys.argv[1:]], profile=profile, targets_path=targets_path, locustfile=locustfile,
         target=target, workers=args.workers, platform_workers=args.platform_workers, faults=faults,
         budget_s=budget_min * 60.0, probe_s=probe_s, ramp_s=min(5.0, probe_s / 5.0), step_factor=step,
         start_factor=start, resolution=resolution, strict=args.strict, out=args.out, checked_target=checked,
-        safety=safety)
+        safety=safety, metrics_urls=metrics_urls, prometheus=prometheus)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -79,6 +79,8 @@ class CapacityRequest:
     out: Path | None = None
     checked_target: object | None = None  # harness.config.allow.CheckedTarget (the safety catch passed)
     safety: object | None = None  # harness.config.allow.Safety
+    metrics_urls: tuple[str, ...] = ()  # a remote platform's /metrics: its CPU for the saturation attribution
+    prometheus: tuple[str, str, float] | None = None  # or a Prometheus server that scrapes it
 
 
 # --- inputs: probe profiles and the chosen targets -------------------------------------------------
@@ -153,6 +155,8 @@ def observe_probe(run_dir: Path, results: dict, offered_journeys_per_s: float, e
     latency = latency or {}
     generator = stage.get("generator") or {}
     cpu, procs, busiest = platform_cpu(run_dir, stage)
+    if not cpu:  # a platform on another host: the rate of its process_cpu_seconds_total (--metrics-url)
+        cpu, procs, busiest = remote_platform_cpu(run_dir, stage)
     visit = next((j for j in stage.get("journeys") or [] if j.get("name") == "visit" and j.get("mean_ms")), {})
     time_stages = (results.get("platform_time") or {}).get("stages") or [{}]
     db = time_stages[0] if time_stages[0].get("request_s") else {}
@@ -216,6 +220,27 @@ def platform_cpu(run_dir: Path, stage: dict) -> tuple[dict[str, float], dict[str
         procs[role] = procs.get(role, 0) + 1
         busiest[role] = max(busiest.get(role, 0.0), mean)
     return cpu, procs, busiest
+
+
+def remote_platform_cpu(run_dir: Path, stage: dict) -> tuple[dict[str, float], dict[str, int], dict[str, float]]:
+    """:func:`platform_cpu` of a platform seen through --metrics-url / --prometheus: each instance
+    one ``shop`` process, its CPU the rate of its process_cpu_seconds_total over the stage's
+    steady part (% of a core); empty without such readings."""
+    if "end_t_s" not in stage or not read.has(run_dir, schema.REMOTE_METRICS.relative_path):
+        return {}, {}, {}
+    start_s = float(stage["start_t_s"]) + float(stage.get("ramp_s") or 0.0)
+    frame = read.read_remote_metrics(run_dir, columns=["t_s", "instance", "cpu_seconds"]).dropna(subset=["cpu_seconds"])
+    frame = frame[(frame["t_s"] >= start_s) & (frame["t_s"] <= float(stage["end_t_s"]))]
+    per_instance = {}
+    for instance, rows in frame.groupby(frame["instance"].astype(str)):
+        rows = rows.sort_values("t_s")
+        span_s = float(rows["t_s"].iloc[-1] - rows["t_s"].iloc[0])
+        used_s = float(rows["cpu_seconds"].iloc[-1] - rows["cpu_seconds"].iloc[0])
+        if span_s > 0 and used_s >= 0:  # a counter that went back: the process restarted
+            per_instance[instance] = 100.0 * used_s / span_s
+    if not per_instance:
+        return {}, {}, {}
+    return ({"shop": sum(per_instance.values())}, {"shop": len(per_instance)}, {"shop": max(per_instance.values())})
 
 
 class HostCpu:
@@ -330,7 +355,8 @@ class CapacitySearch:
                 argv=req.argv, profile=profile, locustfile=req.locustfile, target=req.target, workers=req.workers,
                 platform_workers=req.platform_workers, faults=req.faults, out=self.path / "probes" / name,
                 targets_path=self.targets_file, strict=False, render_report=False,
-                checked_target=req.checked_target, safety=req.safety,
+                checked_target=req.checked_target, safety=req.safety, metrics_urls=req.metrics_urls,
+                prometheus=req.prometheus,
                 extra={"capacity": {"search": str(self.path), "probe": index, "phase": step.phase,
                                     "journeys_per_s": step.journeys_per_s}}),
                 console=Console(file=log, width=160, force_terminal=False))

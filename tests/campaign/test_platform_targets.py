@@ -79,5 +79,5 @@ def test_a_scraper_against_a_closed_port_records_failures_and_stops(tmp_path):
 
 
 def test_the_scraper_refuses_a_non_loopback_shop(tmp_path):
-    with pytest.raises(ValueError, match="loopback"):
+    with pytest.raises(ValueError, match="give its /metrics with --metrics-url"):
         MetricsScraper("http://example.com", tmp_path / "metrics.csv")

@@ -264,3 +264,22 @@ def test_a_real_search_held_back_by_the_generator_is_a_lower_bound(tiny_profile:
     assert "max_concurrent_journeys" in result["lower_bound_reason"]  # the reason names the cap
     png = (out / "knee.png").read_bytes()  # `harness report` draws the search's own chart again, byte for byte
     assert main(["report", str(out)]) == 0 and (out / "knee.png").read_bytes() == png
+
+
+def test_a_remote_platform_s_cpu_comes_from_its_process_cpu_counter(tmp_path: Path) -> None:
+    """A platform on another host (no sampled processes): each --metrics-url instance's CPU is the
+    rate of its process_cpu_seconds_total over the steady part; a counter that went back (a
+    restart) is left out rather than read as negative CPU."""
+    from harness.flows.capacity import remote_platform_cpu
+
+    rows = ["t_s,instance,scrape_ms,error,rss_bytes,cpu_seconds,start_time_s"]
+    for second in range(0, 21):
+        t_s = 1000.0 + second
+        rows.append(f"{t_s},http://a/metrics,1.0,,1000,{100 + 0.5 * second},900")
+        rows.append(f"{t_s},http://b/metrics,1.0,,1000,{50 + 0.25 * second},900")
+        rows.append(f"{t_s},http://c/metrics,1.0,,1000,{50 - second},900")
+    (tmp_path / "platform").mkdir()
+    (tmp_path / "platform" / "remote_metrics.csv").write_text("\n".join(rows) + "\n")
+    cpu, procs, busiest = remote_platform_cpu(tmp_path, {"start_t_s": 1000.0, "ramp_s": 5.0, "end_t_s": 1020.0})
+    assert cpu["shop"] == pytest.approx(75.0) and procs == {"shop": 2} and busiest["shop"] == pytest.approx(50.0)
+    assert remote_platform_cpu(tmp_path / "nothing", {"start_t_s": 0.0, "end_t_s": 1.0}) == ({}, {}, {})

@@ -148,7 +148,7 @@ def remote_run(hosts, platform, tmp_path_factory):
     """Two workers on two hosts against the staging platform 20 ms away (the relay); worker w1's
     clock reads 0.3 s ahead (test-only skew), within the limit: measured and corrected."""
     folder = tmp_path_factory.mktemp("remote")
-    profile = write_profile_file(folder, name="remote", rate=3.0, stages=[("100%", 1.0, 12.0), ("200%", 2.0, 12.0)],
+    profile = write_profile_file(folder, name="remote", rate=3.0, stages=[("100%", 1.0, 9.0), ("200%", 2.0, 8.0)],
                                  drain_s=4.0)
     shop = platform["shop_url"].removeprefix("http://")
     host, port = shop.split(":")
@@ -163,7 +163,7 @@ def near_run(platform, tmp_path_factory):
     """The same platform with no distance: one local generator in the root namespace."""
     from tests.campaign._helpers import run_harness
     folder = tmp_path_factory.mktemp("near")
-    profile = write_profile_file(folder, name="near", rate=3.0, stages=[("100%", 1.0, 12.0)], drain_s=4.0)
+    profile = write_profile_file(folder, name="near", rate=3.0, stages=[("100%", 1.0, 9.0)], drain_s=4.0)
     address = platform["shop_url"].removeprefix("http://").split(":")[0]
     result = run_harness("campaign", "--target", platform["shop_url"], "--allow-host", address,
                          "--profile", str(profile), "--out", str(folder / "run"), "--cpu-profile", "none")

@@ -110,7 +110,7 @@ def _leak_run(tmp_path, leak_bytes_per_request: int, duration_s: float, rate: fl
 @pytest.fixture(scope="module")
 def leak_run(tmp_path_factory):
     # ~15 shop requests/s at 2 journeys/s: 60 kB each is ~3 GB/h, clear of noise within a minute
-    return _leak_run(tmp_path_factory.mktemp("remote-leak"), 60_000, 50.0, 2.0)
+    return _leak_run(tmp_path_factory.mktemp("remote-leak"), 60_000, 30.0, 2.0)
 
 
 def test_remote_memory_growth_from_metrics_url_matches_what_the_shop_retained(leak_run):
@@ -123,7 +123,7 @@ def test_remote_memory_growth_from_metrics_url_matches_what_the_shop_retained(le
     assert truth > 1e9
     assert abs(growth - truth) <= 0.25 * truth, (growth, truth)
     rows = (run / "platform" / "remote_metrics.csv").read_text().splitlines()
-    assert rows[0] == "t_s,instance,scrape_ms,error,rss_bytes,cpu_seconds,start_time_s" and len(rows) > 40
+    assert rows[0] == "t_s,instance,scrape_ms,error,rss_bytes,cpu_seconds,start_time_s" and len(rows) > 25
     manifest = json.loads((run / "manifest.json").read_text())
     assert manifest["remote_metrics"]["failures"] == 0
 
@@ -138,20 +138,22 @@ def test_a_remote_run_has_the_shop_s_own_metrics_too(leak_run):
 @pytest.mark.skipif(not SOAK, reason="the issue's 5-minute remote leak run: HARNESS_SOAK=1 (make soak-test)")
 @pytest.mark.timeout(900)
 def test_five_minutes_at_half_a_gigabyte_per_hour(tmp_path):
-    # 0.5 GB/h at ~15 shop requests/s: 138,889 B/s / 15 = ~9.3 kB per request
-    result, run, truth = _leak_run(tmp_path, 9_300, 300.0, 2.0)
+    # 0.5 GB/h = 138,889 B/s; this profile sends the shop ~37.5 requests/s (measured: 9,300 B per
+    # request retained 1.27 GB/h), so ~3.7 kB per request
+    result, run, truth = _leak_run(tmp_path, 3_700, 300.0, 2.0)
     assert result.returncode in (0, 1), result.stdout[-3000:]
     growth = json.loads((run / "results.json").read_text())["memory"]["growth_bytes_per_hour"]
     print(f"5 min: remote growth {growth / 1e9:.3f} GB/h, retained {truth / 1e9:.3f} GB/h, knob aimed at 0.5 GB/h")
-    assert abs(growth - truth) <= 0.25 * truth and abs(growth - 0.5e9) <= 0.25 * 0.5e9
+    assert abs(truth - 0.5e9) <= 0.1 * 0.5e9  # the knob did leak about 0.5 GB/h
+    assert abs(growth - truth) <= 0.25 * truth  # and the harness saw it from the platform's /metrics
 
 
 def test_remote_memory_from_a_real_prometheus_server(tmp_path):
     """The same, with the process series read after the run from a Prometheus server's query_range."""
-    result, run, truth = _leak_run(tmp_path, 60_000, 40.0, 2.0, telemetry=_prometheus)
+    result, run, truth = _leak_run(tmp_path, 60_000, 30.0, 2.0, telemetry=_prometheus)
     assert result.returncode in (0, 1), result.stdout[-3000:] + result.stderr[-2000:]
     manifest = json.loads((run / "manifest.json").read_text())
-    assert manifest["prometheus"]["error"] is None and manifest["prometheus"]["points"] > 30
+    assert manifest["prometheus"]["error"] is None and manifest["prometheus"]["points"] > 25
     memory = json.loads((run / "results.json").read_text())["memory"]
     assert memory["metric"].startswith("process_resident_memory_bytes from Prometheus http://127.0.0.1:")
     assert '{job="shop"}' in memory["metric"]

@@ -177,7 +177,7 @@ max_requests_per_s = 20
 [[stages]]
 name = "100%"
 load_factor = 1.0
-duration_s = 8.0
+duration_s = 6.0
 ramp_s = 1.0
 """
 
