@@ -94,17 +94,52 @@ def _leak_run(tmp_path, leak_bytes_per_request: int, duration_s: float, rate: fl
         url = json.loads(port_file.read_text())["shop_url"]
         profile = write_profile_file(tmp_path, name="remote-leak", rate=rate,
                                      stages=[("100%", 1.0, duration_s)], drain_s=3.0)
-        with telemetry(url, address, tmp_path) as flags:
-            before = _leaked_bytes(url)
+        with telemetry(url, address, tmp_path) as flags, _GaugeFollower(url) as gauge:
             result = run_harness("campaign", "--target", url, "--allow-host", address, *flags,
                                  "--profile", str(profile), "--out", str(tmp_path / "run"), "--cpu-profile", "none",
                                  timeout_s=duration_s + 150)
-            after = _leaked_bytes(url)
         shop.send_signal(signal.SIGINT)
         shop.wait(timeout=30)
     assert hosts.leftovers() == []
-    truth = (after[1] - before[1]) / (after[0] - before[0]) * 3600.0  # bytes per hour retained by the shop
-    return result, tmp_path / "run", truth
+    # the truth: the shop's own retained bytes, fitted over the same window the harness judged
+    memory = json.loads((tmp_path / "run" / "results.json").read_text())["memory"] \
+        if (tmp_path / "run" / "results.json").exists() else {}
+    start_s, end_s = memory.get("window_t_s") or (0.0, float("inf"))
+    points = [(t, v) for t, v in gauge.points if start_s <= t <= end_s]
+    assert len(points) >= 10, gauge.points[:3]
+    return result, tmp_path / "run", _slope(points) * 3600.0
+
+
+def _slope(points: list[tuple[float, float]]) -> float:
+    n = len(points)
+    mean_t = sum(t for t, _ in points) / n
+    mean_v = sum(v for _, v in points) / n
+    return sum((t - mean_t) * (v - mean_v) for t, v in points) / sum((t - mean_t) ** 2 for t, _ in points)
+
+
+class _GaugeFollower:
+    """Reads the shop's shop_leaked_bytes once a second in a thread while the campaign runs."""
+
+    def __init__(self, shop_url: str) -> None:
+        import threading
+        self.url, self.points = shop_url, []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(1.0):
+            try:
+                self.points.append(_leaked_bytes(self.url))
+            except OSError:
+                pass
 
 
 @pytest.fixture(scope="module")
