@@ -77,37 +77,50 @@ def _prometheus(shop_url: str, _address: str, folder):
         server.wait(timeout=30)
 
 
-def _leak_run(tmp_path, leak_bytes_per_request: int, duration_s: float, rate: float, telemetry=_metrics_url):
+@contextlib.contextmanager
+def _leaking_shop(folder, leak_bytes_per_request: int):
+    """The shop on a "staging" host of its own (``harness shop --bind``) with the leak knob on:
+    (its URL, its address). The namespace is removed afterwards, checked."""
     with netns.Hosts(["staging"]) as hosts:
         address = hosts.address("staging")
-        faults = tmp_path / "leak.toml"
+        faults = folder / "leak.toml"
         faults.write_text(f"[shop]\nleak_bytes_per_request = {leak_bytes_per_request}\n")
-        port_file = tmp_path / "port.json"
+        port_file = folder / "port.json"
         shop = hosts.popen("staging", [sys.executable, "-m", "harness", "shop", "--bind", address, "--faults",
                                        str(faults), "--port-file", str(port_file), "--data-dir",
-                                       str(tmp_path / "data")],
+                                       str(folder / "data")],
                            cwd=REPO, env=harness_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 90
         while not port_file.exists():
             assert shop.poll() is None and time.monotonic() < deadline, "the staging shop did not start"
             time.sleep(0.2)
-        url = json.loads(port_file.read_text())["shop_url"]
-        profile = write_profile_file(tmp_path, name="remote-leak", rate=rate,
-                                     stages=[("100%", 1.0, duration_s)], drain_s=3.0)
-        with telemetry(url, address, tmp_path) as flags, _GaugeFollower(url) as gauge:
-            result = run_harness("campaign", "--target", url, "--allow-host", address, *flags,
-                                 "--profile", str(profile), "--out", str(tmp_path / "run"), "--cpu-profile", "none",
-                                 timeout_s=duration_s + 150)
+        yield json.loads(port_file.read_text())["shop_url"], address
         shop.send_signal(signal.SIGINT)
         shop.wait(timeout=30)
     assert hosts.leftovers() == []
-    # the truth: the shop's own retained bytes, fitted over the same window the harness judged
-    memory = json.loads((tmp_path / "run" / "results.json").read_text())["memory"] \
-        if (tmp_path / "run" / "results.json").exists() else {}
+
+
+def _campaign_on(shop, folder, duration_s: float, rate: float, telemetry=_metrics_url):
+    """A campaign against the staging shop with ``telemetry``'s flags: (result, run dir, the
+    shop's own retained bytes per hour, fitted over the window the harness judged)."""
+    url, address = shop
+    profile = write_profile_file(folder, name="remote-leak", rate=rate, stages=[("100%", 1.0, duration_s)],
+                                 drain_s=3.0)
+    with telemetry(url, address, folder) as flags, _GaugeFollower(url) as gauge:
+        result = run_harness("campaign", "--target", url, "--allow-host", address, *flags,
+                             "--profile", str(profile), "--out", str(folder / "run"), "--cpu-profile", "none",
+                             timeout_s=duration_s + 150)
+    memory = json.loads((folder / "run" / "results.json").read_text())["memory"] \
+        if (folder / "run" / "results.json").exists() else {}
     start_s, end_s = memory.get("window_t_s") or (0.0, float("inf"))
     points = [(t, v) for t, v in gauge.points if start_s <= t <= end_s]
     assert len(points) >= 10, gauge.points[:3]
-    return result, tmp_path / "run", _slope(points) * 3600.0
+    return result, folder / "run", _slope(points) * 3600.0
+
+
+def _leak_run(folder, leak_bytes_per_request: int, duration_s: float, rate: float, telemetry=_metrics_url):
+    with _leaking_shop(folder, leak_bytes_per_request) as shop:
+        return _campaign_on(shop, folder, duration_s, rate, telemetry)
 
 
 def _slope(points: list[tuple[float, float]]) -> float:
@@ -143,9 +156,15 @@ class _GaugeFollower:
 
 
 @pytest.fixture(scope="module")
-def leak_run(tmp_path_factory):
-    # ~15 shop requests/s at 2 journeys/s: 60 kB each is ~3 GB/h, clear of noise within a minute
-    return _leak_run(tmp_path_factory.mktemp("remote-leak"), 60_000, 30.0, 2.0)
+def staging_shop(tmp_path_factory):
+    # ~37 shop requests/s at 2 journeys/s: 60 kB each is ~7 GB/h, clear of noise within 30 s
+    with _leaking_shop(tmp_path_factory.mktemp("staging-leak"), 60_000) as shop:
+        yield shop
+
+
+@pytest.fixture(scope="module")
+def leak_run(staging_shop, tmp_path_factory):
+    return _campaign_on(staging_shop, tmp_path_factory.mktemp("remote-leak"), 30.0, 2.0)
 
 
 def test_remote_memory_growth_from_metrics_url_matches_what_the_shop_retained(leak_run):
@@ -183,9 +202,9 @@ def test_five_minutes_at_half_a_gigabyte_per_hour(tmp_path):
     assert abs(growth - truth) <= 0.25 * truth  # and the harness saw it from the platform's /metrics
 
 
-def test_remote_memory_from_a_real_prometheus_server(tmp_path):
+def test_remote_memory_from_a_real_prometheus_server(staging_shop, tmp_path):
     """The same, with the process series read after the run from a Prometheus server's query_range."""
-    result, run, truth = _leak_run(tmp_path, 60_000, 30.0, 2.0, telemetry=_prometheus)
+    result, run, truth = _campaign_on(staging_shop, tmp_path, 30.0, 2.0, telemetry=_prometheus)
     assert result.returncode in (0, 1), result.stdout[-3000:] + result.stderr[-2000:]
     manifest = json.loads((run / "manifest.json").read_text())
     assert manifest["prometheus"]["error"] is None and manifest["prometheus"]["points"] > 25
