@@ -81,7 +81,9 @@ def memory_results(run_dir: Path) -> dict | None:
     try:
         estimate = growth.estimate_growth(t_s, bytes_)
     except ValueError as error:
-        result["reason"] = f"samples.csv: {error}"
+        source = (schema.REMOTE_METRICS.relative_path if metric.startswith("process_resident_memory_bytes")
+                  else schema.SAMPLES.relative_path)
+        result["reason"] = f"{source}: {error}"
         estimate = None
     if estimate is not None:
         result.update(estimate_fields(estimate))
