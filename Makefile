@@ -4,12 +4,16 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-fast bench bench-baseline lint shop clean
+.PHONY: demo test test-fast soak-test bench bench-baseline lint shop clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[test]'
+	@# memray attaches to the running platform (--memray, [profilers] memray) through gdb
+	@command -v gdb >/dev/null || command -v lldb >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then apt-get update -q && apt-get install -y -q gdb; \
+	  else echo "note: memray windows (--memray) need gdb: install it (apt-get install gdb, as root)"; fi; }
 	touch $(STAMP)
 
 # The demo's job is to run and show the verdict: a failed target (exit 1) is a result, not a
@@ -25,6 +29,11 @@ test: $(STAMP)
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m 'not slow'
+
+# The soak variant of the memray-window test: 10 minutes of the soak profile's load with the leak
+# knob on (tests/memory/test_memray_windows_run.py; `make test` leaves it out).
+soak-test: $(STAMP)
+	$(BIN)/python -m pytest -m soak -s tests/memory/test_memray_windows_run.py
 
 # Three runs of the benchmark suite (best-of-3 rule: a shared machine's slow spells only ever
 # add time), judged against the saved baseline by `harness gate` with the same significance

@@ -65,13 +65,22 @@ def test_classify_a_site(first, last, kind):
     assert mw.classify(first, last) == kind
 
 
+def test_the_growing_floor_covers_requests_in_flight_at_a_windows_end():
+    assert mw.growing_floor_bytes_per_hour([600.0]) == mw.GROWING_FLOOR_BYTES_PER_HOUR
+    assert mw.growing_floor_bytes_per_hour([60.0, 12.0]) == pytest.approx(mw.IN_FLIGHT_BYTES * 300)
+    # a site holding 0.28 MB at the end of a 12 s window (in flight) is not growing; the leak knob's 2.2 MB is
+    rows = {r["site"]: r["kind"] for r in mw.compare_windows([{"duration_s": 12.0, "sites": {"f": 280_000, "k": 2.2e6}},
+                                                              {"duration_s": 12.0, "sites": {"f": 280_000, "k": 2.2e6}}])}
+    assert rows == {"f": "flat", "k": "leak"}
+
+
 def test_compare_windows_ranks_the_site_that_still_grows_first_and_calls_a_filled_cache_a_cache():
     leak, cache, noise = ("retain", "leak.py", 19), ("remember", "cache.py", 7), ("call", "web.py", 104)
     windows = [
         {"duration_s": 30.0, "sites": {leak: 4_000_000, cache: 9_000_000, noise: 50_000}},
         {"duration_s": 30.0, "sites": {leak: 4_200_000, noise: 60_000}},
     ]
-    rows = mw.compare_windows(windows)
+    rows = mw.compare_windows(windows, floor_bytes_per_hour=mw.GROWING_FLOOR_BYTES_PER_HOUR)
     assert [row["site"] for row in rows] == [leak, noise, cache]
     by_site = {row["site"]: row for row in rows}
     assert by_site[leak]["kind"] == "leak" and by_site[cache]["kind"] == "cache"
@@ -80,6 +89,7 @@ def test_compare_windows_ranks_the_site_that_still_grows_first_and_calls_a_fille
     assert by_site[leak]["retained_bytes"] == 4_200_000 and by_site[cache]["retained_bytes"] == 0
     assert by_site[noise]["kind"] == "flat"  # 7.2 MB/h: in-flight requests, under the floor
     assert mw.compare_windows(windows, top=1)[0]["site"] == leak
+    assert {r["site"]: r["kind"] for r in mw.compare_windows(windows)}[cache] == "cache"  # the default floor
 
 
 def test_one_window_ranks_but_does_not_classify_and_bad_windows_are_refused():
