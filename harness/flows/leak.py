@@ -3,8 +3,8 @@ memory growth per hour, in a run directory like a campaign's (docs/run-directory
 
     validate ─► RUN/generator/: a one-stage profile ("steady", --duration, --users users) and a
       targets file (memory-growth <= --max-growth) ─► harness.flows.run.execute with the
-      service as the run's service under test (started under memray with --memray, sampled as
-      "sut", stopped with SIGINT so captures are complete) and Locust running the user's
+      service as the run's service under test (sampled as "sut", memray attached to it in two
+      windows with --memray, stopped with SIGINT) and Locust running the user's
       locustfile beside the harness recorder (requests.csv, journeys.csv, histograms, stage
       events) ─► judged like any run (results.json with the ``memory`` block, report) ─► the
       growth summary and the leak sites printed
@@ -29,7 +29,7 @@ from harness.core.units import UnitError, format_value, parse_duration_ms, parse
 from harness.errors import EXIT_INVALID, InputError, RunFailedError
 
 READY_TIMEOUT_S = 60.0
-STOP_GRACE_S = 30.0  # memray finishes writing its capture after SIGINT
+STOP_GRACE_S = 30.0  # the service's own shutdown after SIGINT
 STAGE = "steady"
 DRAIN_S = 5.0  # after the stage: in-flight requests finish (Locust's --stop-timeout before)
 TARGET_ID = "memory-growth"
@@ -330,7 +330,7 @@ def render_summary(memory_block: dict | None, max_growth: float, verdict: str) -
         return f"memory: {memory_block.get('reason') or memory_block.get('error') or 'not enough samples'}"
     m = memory_block
     lines = [
-        f"memory ({m['metric']}): growth {format_value(m['growth_bytes_per_hour'], 'growth')} "
+        f"memory ({m.get('judged_metric') or m['metric']}): growth {format_value(m['growth_bytes_per_hour'], 'growth')} "
         f"[95% CI {format_value(m['ci_low'], 'growth')} .. {format_value(m['ci_high'], 'growth')}] "
         f"over {m['duration_s']:.0f} s after a {m['warmup_s']:.0f} s warm-up -> {str(verdict).upper()} "
         f"(limit {format_value(max_growth, 'growth')})",
@@ -345,6 +345,10 @@ def render_summary(memory_block: dict | None, max_growth: float, verdict: str) -
         for site in m["leak_sites"][:5]:
             growth = site.get("growth_bytes_per_hour")
             growth_text = format_value(growth, "growth") if growth is not None else "unknown"
+            per_window = site.get("window_growth_bytes_per_hour")
+            if per_window:  # memray windows: growth in each window, and what that makes the site
+                growth_text = (" -> ".join(format_value(g, "growth") for g in per_window)
+                               + f" (first -> last window): {site.get('kind') or 'one window'}")
             lines.append(f"    {site['function']} {site['file']}:{site['line']}  live {site['live_bytes'] / 1e6:.1f} MB, "
                          f"growth {growth_text}")
     if m.get("flamegraph"):
