@@ -10,6 +10,10 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[test]'
+	@# memray attaches to the running platform (--memray, [profilers] memray) through gdb
+	@command -v gdb >/dev/null || command -v lldb >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then apt-get update -q && apt-get install -y -q gdb; \
+	  else echo "note: memray windows (--memray) need gdb: install it (apt-get install gdb, as root)"; fi; }
 	touch $(STAMP)
 
 # The demo's job is to run and show the verdict: a failed target (exit 1) is a result, not a
@@ -26,9 +30,11 @@ test: $(STAMP)
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m 'not slow'
 
-# The long variants the issues ask for once (minutes each), skipped by `make test`.
+# The long variants the issues ask for once (minutes each), skipped by `make test`: the 5-minute
+# remote leak run (tests/distributed) and the 10-minute memray-window soak (tests/memory).
 soak-test: $(STAMP)
-	HARNESS_SOAK=1 $(BIN)/python -m pytest -s -k 'five_minutes or soak' tests
+	HARNESS_SOAK=1 $(BIN)/python -m pytest -s -k five_minutes tests/distributed/test_remote_telemetry.py
+	$(BIN)/python -m pytest -m soak -s tests/memory/test_memray_windows_run.py
 
 # Three runs of the benchmark suite (best-of-3 rule: a shared machine's slow spells only ever
 # add time), judged against the saved baseline by `harness gate` with the same significance

@@ -5,6 +5,18 @@ from __future__ import annotations
 import pytest
 
 
+def pytest_collection_modifyitems(config, items):
+    """``soak`` tests (minutes of load each) run only when asked for by name: ``-m soak``
+    (``make soak-test``); every other run, ``make test`` and ``-m 'not slow'`` included, leaves
+    them out."""
+    if "soak" in (config.getoption("-m") or ""):
+        return
+    soak = [item for item in items if item.get_closest_marker("soak")]
+    if soak:
+        config.hook.pytest_deselected(items=soak)
+        items[:] = [item for item in items if not item.get_closest_marker("soak")]
+
+
 @pytest.fixture(scope="session")
 def two_worker_run(tmp_path_factory):
     """One smoke campaign on the embedded platform with a Locust master and 2 workers: (run dir,

@@ -59,7 +59,8 @@ def prepare_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--strict", action="store_true",
                         help="a target that cannot be evaluated counts as failed")
     parser.add_argument("--memray", action="store_true",
-                        help="run the shop under memray (leak sites in the report)")
+                        help="attach memray to the shop in two windows of the steady part (leak sites in the "
+                             "report; needs gdb)")
     parser.add_argument("--cpu-profile", metavar="STAGE",
                         help="py-spy CPU profile of the platform during STAGE (default: the profile's "
                              "[profilers] cpu_profile_stage; 'none' for none)")

@@ -1,14 +1,15 @@
 """Find out whether a service leaks: drive it at a steady rate and estimate its memory growth.
 
-Starts --sut-cmd with ``{port}`` replaced by a free loopback port (under ``memray run
---follow-fork`` with PYTHONMALLOC=malloc when --memray), waits until it answers HTTP on
+Starts --sut-cmd with ``{port}`` replaced by a free loopback port, waits until it answers HTTP on
 http://127.0.0.1:PORT/, drives it with --locustfile for --duration (--rate N: N task executions
 per second in all, spread over --users; without it, the locustfile's own wait times) with the
 harness recorder beside it, samples its process tree at 1 Hz (USS, RSS), stops it with SIGINT
-(then SIGKILL) so memray captures are complete, judges the run, and prints memory growth per
-hour with its 95% interval, whether growth stopped (a cache that filled), how long a run would
-have to be to tell 0.1 GB/h from zero, and with --memray the allocation sites whose live bytes
-grow fastest.
+(then SIGKILL), judges the run, and prints memory growth per hour with its 95% interval, whether
+growth stopped (a cache that filled), how long a run would have to be to tell 0.1 GB/h from zero,
+and with --memray the allocation sites that grow fastest. --memray attaches memray (through gdb)
+to the running service in two windows, early in the run and near its end (a Python service;
+--duration at least 47 s), compares each site's growth between them (leak, or a cache that
+filled), and judges growth between the windows (docs/run-directory.md, memray windows).
 
 The run directory is a normal one (docs/run-directory.md): manifest.json, requests.csv,
 journeys.csv, histograms/, events.jsonl (one stage, "steady"), samples.csv (role "sut"),
@@ -46,7 +47,7 @@ def prepare_parser(parser: argparse.ArgumentParser) -> None:
                         help="task executions per second in all (default: the locustfile's wait times)")
     parser.add_argument("--users", type=int, default=10, metavar="N", help="simulated users (default 10)")
     parser.add_argument("--memray", action="store_true",
-                        help="run the service under memray to name the leaking lines")
+                        help="attach memray in two windows to name the leaking lines (needs gdb)")
     parser.add_argument("--max-growth", default="0.1GB/h", metavar="RATE",
                         help="the memory-growth target: growth whose whole 95%% interval lies above this "
                              "exits 1 (default 0.1GB/h)")

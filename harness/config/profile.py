@@ -27,7 +27,8 @@ Shape of a profile file::
     ramp_s = 10.0                    # first seconds of the stage: labelled, left out of statistics
 
     [profilers]                      # optional
-    memray = false
+    memray = false                   # true: memray attached in two windows of the steady part
+    memray_window_s = 60.0           # optional: each window's length (default: an eighth of the steady part, 5..60 s)
     cpu_profile_stage = "300%"
 
     [[faults]]                       # optional, applied by the harness (harness/execute/fault_schedule.py)
@@ -70,7 +71,7 @@ PROFILE_KEYS = frozenset(
     }
 )
 STAGE_KEYS = frozenset({"name", "load_factor", "duration_s", "ramp_s"})
-PROFILER_KEYS = frozenset({"memray", "cpu_profile_stage"})
+PROFILER_KEYS = frozenset({"memray", "memray_window_s", "cpu_profile_stage"})
 TOP_KEYS = frozenset({"profile", "stages", "profilers", "faults", "abort"})
 ABORT_KEYS = frozenset({"error_ratio", "p95_ms", "health_failures"})
 ABORT_WINDOW_KEYS = frozenset({"above", "for_s", "min_requests"})
@@ -106,6 +107,7 @@ class Profilers:
     """Which profilers the harness attaches: memray on the platform, py-spy during one stage."""
 
     memray: bool = False
+    memray_window_s: float | None = None  # None: an eighth of the steady part, 5..60 s (harness.core.memray_windows)
     cpu_profile_stage: str | None = None
 
 
@@ -293,11 +295,16 @@ def _parse_profilers(raw: Any, source: str, stages: tuple[Stage, ...]) -> Profil
     _reject_unknown(raw, PROFILER_KEYS, source, "[profilers] ")
     get = _Reader(raw, source, "[profilers] ")
     memray = get.bool("memray", default=False)
+    window_s = get.number("memray_window_s", default=0.0, minimum=0.0) or None
+    if window_s is not None:
+        from harness.core.memray_windows import MIN_WINDOW_S
+        if window_s < MIN_WINDOW_S:
+            raise InputError(f"{source}: [profilers] memray_window_s: must be >= {MIN_WINDOW_S:g}, got {window_s:g}")
     stage = get.str("cpu_profile_stage", default="") or None
     if stage is not None and stage not in {s.name for s in stages}:
         names = ", ".join(s.name for s in stages)
         raise InputError(f"{source}: [profilers] cpu_profile_stage: no stage named {stage!r} (stages: {names})")
-    return Profilers(memray=memray, cpu_profile_stage=stage)
+    return Profilers(memray=memray, memray_window_s=window_s, cpu_profile_stage=stage)
 
 
 def _parse_abort(raw: Any, source: str) -> AbortRules:

@@ -128,6 +128,10 @@ def run_request(request: CampaignRequest):
     if sut_pids and target is None:
         raise InputError("--sut-pid samples a service the harness did not start: use it with --target "
                          "(the embedded platform is always sampled)")
+    if (request.memray or profile.profilers.memray) and target is None:
+        from harness.execute.memray_attach import check_windows
+        check_windows(profile.stages_manifest(), profile.profilers.memray_window_s,
+                      "--memray" if request.memray else "[profilers] memray", str(profile.path))
     fault_schedule = check.profile_faults(profile)
     if fault_schedule and target is not None:
         print(f"harness campaign: warning: {profile.path} has [[faults]]; they apply only to the embedded "

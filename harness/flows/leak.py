@@ -3,8 +3,8 @@ memory growth per hour, in a run directory like a campaign's (docs/run-directory
 
     validate ─► RUN/generator/: a one-stage profile ("steady", --duration, --users users) and a
       targets file (memory-growth <= --max-growth) ─► harness.flows.run.execute with the
-      service as the run's service under test (started under memray with --memray, sampled as
-      "sut", stopped with SIGINT so captures are complete) and Locust running the user's
+      service as the run's service under test (sampled as "sut", memray attached to it in two
+      windows with --memray, stopped with SIGINT) and Locust running the user's
       locustfile beside the harness recorder (requests.csv, journeys.csv, histograms, stage
       events) ─► judged like any run (results.json with the ``memory`` block, report) ─► the
       growth summary and the leak sites printed
@@ -29,7 +29,7 @@ from harness.core.units import UnitError, format_value, parse_duration_ms, parse
 from harness.errors import EXIT_INVALID, InputError, RunFailedError
 
 READY_TIMEOUT_S = 60.0
-STOP_GRACE_S = 30.0  # memray finishes writing its capture after SIGINT
+STOP_GRACE_S = 30.0  # the service's own shutdown after SIGINT
 STAGE = "steady"
 DRAIN_S = 5.0  # after the stage: in-flight requests finish (Locust's --stop-timeout before)
 TARGET_ID = "memory-growth"
@@ -144,19 +144,28 @@ def validate(request: LeakRequest) -> LeakPlan:
     if request.rate is not None and request.rate <= 0:
         raise InputError(f"--rate {request.rate:g}: must be a positive number of tasks per second")
     argv = sut_argv(request.sut_cmd, 0)
+    plan = LeakPlan(request, duration_s, max_growth)
     if request.memray:
-        memray_argv(argv, Path("memray.bin"))  # refuse a non-Python command before creating anything
+        memray_argv(argv, Path("memray.bin"))  # memray attaches to Python only: refuse anything else first
+        from harness.execute.memray_attach import check_windows
+        check_windows(_stages(plan), None, "--memray", f"--duration {request.duration}")
     if request.out is not None and (Path(request.out) / "manifest.json").exists():
         raise InputError(f"--out {request.out} already holds a run (manifest.json); choose an empty directory")
-    return LeakPlan(request, duration_s, max_growth)
+    return plan
+
+
+def _stages(plan: LeakPlan) -> list[dict]:
+    """The leak profile's one stage as the manifest lists it (profile_text)."""
+    return [{"name": STAGE, "start_offset_s": 0.0, "duration_s": plan.duration_s, "ramp_s": 0.0}]
 
 
 # --- the service under test ---------------------------------------------------------------------
 class CommandService:
     """--sut-cmd as the run's service under test (harness.flows.run.ServiceUnderTest): on a
-    free loopback port, its output in RUN/platform/sut.log, under memray (capture
-    RUN/platform/memray-sut.bin, PYTHONMALLOC=malloc) with ``memray``; ready once it answers any
-    HTTP response on ``/``; stopped with SIGINT, then SIGKILL after :data:`STOP_GRACE_S`."""
+    free loopback port, its output in RUN/platform/sut.log; ready once it answers any HTTP
+    response on ``/``; stopped with SIGINT, then SIGKILL after :data:`STOP_GRACE_S`. With
+    ``memray`` it runs as given: the run attaches memray to it in two windows
+    (harness.execute.memray_attach)."""
 
     def __init__(self, command: str, memray: bool = False, cwd: Path | None = None) -> None:
         self.command, self.memray, self.cwd = command, memray, cwd or Path.cwd()
@@ -169,13 +178,10 @@ class CommandService:
 
         port = free_loopback_port()
         argv = sut_argv(self.command, port)
-        if self.memray:
-            argv = memray_argv(argv, run_dir.platform_dir.resolve() / "memray-sut.bin")
         self.argv = argv
         run_dir.update_manifest(sut_argv=argv)
         self.process = ServiceProcess("sut", argv, run_dir.platform_dir / "sut.log", label="--sut-cmd",
-                                      env=child_env({"PYTHONMALLOC": "malloc"} if self.memray else {}),
-                                      cwd=self.cwd)
+                                      env=child_env({}), cwd=self.cwd)
         try:
             self.process.start()
         except OSError as error:
@@ -275,7 +281,7 @@ def run_leak(request: LeakRequest, console=None):
         argv=list(request.argv) if request.argv is not None else ["harness", *sys.argv[1:]],
         profile=load_profile(profile_path), locustfile=locustfiles(Path(request.locustfile), rate_file),
         out=out, targets_path=targets_path, service=CommandService(request.sut_cmd, request.memray),
-        locust_env=env, scrape_metrics=False,
+        locust_env=env, scrape_metrics=False, memray=bool(request.memray),
         extra={"sut_cmd": request.sut_cmd, "memray": bool(request.memray), "leak": {
             "duration_s": plan.duration_s, "rate_tasks_per_s": request.rate, "users": request.users,
             "max_growth_bytes_per_hour": plan.max_growth_bytes_per_hour, "user_locustfile": str(request.locustfile)}},
@@ -324,7 +330,7 @@ def render_summary(memory_block: dict | None, max_growth: float, verdict: str) -
         return f"memory: {memory_block.get('reason') or memory_block.get('error') or 'not enough samples'}"
     m = memory_block
     lines = [
-        f"memory ({m['metric']}): growth {format_value(m['growth_bytes_per_hour'], 'growth')} "
+        f"memory ({m.get('judged_metric') or m['metric']}): growth {format_value(m['growth_bytes_per_hour'], 'growth')} "
         f"[95% CI {format_value(m['ci_low'], 'growth')} .. {format_value(m['ci_high'], 'growth')}] "
         f"over {m['duration_s']:.0f} s after a {m['warmup_s']:.0f} s warm-up -> {str(verdict).upper()} "
         f"(limit {format_value(max_growth, 'growth')})",
@@ -339,6 +345,10 @@ def render_summary(memory_block: dict | None, max_growth: float, verdict: str) -
         for site in m["leak_sites"][:5]:
             growth = site.get("growth_bytes_per_hour")
             growth_text = format_value(growth, "growth") if growth is not None else "unknown"
+            per_window = site.get("window_growth_bytes_per_hour")
+            if per_window:  # memray windows: growth in each window, and what that makes the site
+                growth_text = (" -> ".join(format_value(g, "growth") for g in per_window)
+                               + f" (first -> last window): {site.get('kind') or 'one window'}")
             lines.append(f"    {site['function']} {site['file']}:{site['line']}  live {site['live_bytes'] / 1e6:.1f} MB, "
                          f"growth {growth_text}")
     if m.get("flamegraph"):

@@ -301,6 +301,7 @@ class _PlatformSide:
         self.service_exit: int | None = None  # the service under test's code, had it exited during the run
         self.faults = None
         self.cpu_profiler = None
+        self.memray_windows = None  # harness.execute.memray_attach.MemrayWindows once the load started
         self.results: dict = {}
 
     def start_platform(self, cancelled) -> str:
@@ -310,10 +311,9 @@ class _PlatformSide:
         extra_args: tuple[str, ...] = ("--seed", str(request.profile.seed))
         if request.database:
             extra_args += ("--database", request.database)
-        memray_out = run_dir.platform_dir.resolve() / "memray-shop.bin" if request.memray else None
+        # --memray attaches memray in windows during the load (_start_memray_windows), not for the whole run
         self.platform = EmbeddedPlatform(run_dir.platform_dir.resolve(), workers=request.platform_workers,
-                                         faults=request.faults, memray_out=memray_out, events=run_dir.events,
-                                         extra_args=extra_args)
+                                         faults=request.faults, events=run_dir.events, extra_args=extra_args)
         self.console.print("starting the embedded platform ...")
         _preload_verdict_modules()
         endpoints = self.platform.start(cancelled=cancelled)
@@ -367,10 +367,14 @@ class _PlatformSide:
         return PlatformHandle.from_port_file(self.platform.port_file, restart=self.restart_platform)
 
     def on_event(self, event: dict) -> None:
-        """React to the recorder's events: start faults at run_start, profile the chosen stage."""
+        """React to the recorder's events: start faults and memray's windows at run_start, profile
+        the chosen stage."""
+        kind = event.get("kind")
+        if (kind == "run_start" and self.request.memray and self.memray_windows is None
+                and (self.platform is not None or self.request.service is not None)):
+            self._start_memray_windows(float(event.get("t0_s") or event.get("t_s")))
         if self.platform is None:
             return
-        kind = event.get("kind")
         if kind == "run_start" and self.request.faults_schedule and self.faults is None:
             self._start_faults(float(event.get("t0_s") or event.get("t_s")))
         stage = self.request.cpu_profile_stage
@@ -389,6 +393,27 @@ class _PlatformSide:
         except Exception as error:  # noqa: BLE001 - the load goes on without faults, and says so
             self.results["fault_schedule_error"] = f"{type(error).__name__}: {error}"
             self.console.print(f"fault schedule not started: {error}", style="yellow")
+
+    def _start_memray_windows(self, t0_s: float) -> None:
+        """memray attached to the serving processes in two windows of the steady part."""
+        try:
+            from harness.core.memray_windows import plan_windows, steady_span_offsets
+            from harness.execute.memray_attach import MemrayWindows, serving_processes
+            profile = self.request.profile
+            plans = plan_windows(*steady_span_offsets(profile.stages_manifest()), profile.profilers.memray_window_s)
+
+            def processes() -> list[tuple[str, int]]:
+                if self.platform is not None and self.platform.endpoints is not None:
+                    return serving_processes([(r, p) for r, p in self.platform.endpoints.processes if r == "shop"])
+                return serving_processes(self.request.service.pids() if self.request.service else [])
+
+            self.memray_windows = MemrayWindows(plans, t0_s, processes, self.run_dir.path, self.run_dir.events.append)
+            self.memray_windows.start()
+            self.run_dir.update_manifest(memray_windows=[
+                {"window": p.index, "start_offset_s": p.start_offset_s, "duration_s": p.duration_s} for p in plans])
+        except Exception as error:  # noqa: BLE001 - a profiler must never take the run down
+            self.results["memray_error"] = f"memray windows not started: {type(error).__name__}: {error}"
+            self.console.print(self.results["memray_error"], style="yellow")
 
     def _start_cpu_profile(self) -> None:
         try:
@@ -415,6 +440,10 @@ class _PlatformSide:
         """After the load: stop the profiler and the fault schedule, save the ledgers for
         reconciliation (bounded wait), stop the platform. Returns facts for the manifest."""
         self._stop_cpu_profile()
+        if self.memray_windows is not None:
+            errors = self.memray_windows.stop()
+            if errors:
+                self.results["memray_errors"] = errors
         if self.faults is not None:
             try:
                 self.faults.stop(revert=True)

@@ -34,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.core import growth
+from harness.core import growth, memray_windows
 from harness.errors import InputError
 from harness.rundir import read, schema, write_text_atomic
 
@@ -73,7 +73,23 @@ def memory_results(run_dir: Path) -> dict | None:
         keep = (t_s >= window[0]) & (t_s <= window[1])
         if keep.sum() >= growth.MIN_POINTS:
             t_s, bytes_ = t_s[keep], bytes_[keep]
-    result: dict = {"metric": metric, "growth_bytes_per_hour": None, "ci_low": None, "ci_high": None,
+    windows = memray_windows_from_events(events)
+    judged_metric, judged_span = metric, None
+    if windows and t_s.size:
+        # memray's attach and bookkeeping are a step in the process's memory: judge the span between windows
+        judged_span = memray_windows.judged_span_t_s((float(t_s[0]), float(t_s[-1])),
+                                                     [(w["start_t_s"], w["end_t_s"]) for w in windows])
+        keep = (t_s >= judged_span[0]) & (t_s <= judged_span[1]) if judged_span else np.zeros(t_s.size, bool)
+        if keep.sum() >= growth.MIN_POINTS:
+            t_s, bytes_ = t_s[keep], bytes_[keep]
+            judged_metric = (f"{metric}, between memray's windows (each window and {memray_windows.SETTLE_S:g} s "
+                             f"after it left out): {judged_span[1] - judged_span[0]:.0f} s from "
+                             f"{judged_span[0] - (window[0] if window else judged_span[0]):.0f} s into the load")
+        else:
+            judged_metric = f"{metric}, memray windows included (too few samples between them)"
+        series = (metric, *_outside_windows(series[1], series[2], windows))
+    result: dict = {"metric": metric, "judged_metric": judged_metric,
+                    "growth_bytes_per_hour": None, "ci_low": None, "ci_high": None,
                     "duration_s": float(t_s[-1] - t_s[0]) if t_s.size else 0.0, "warmup_s": None,
                     "plateau": None, "min_duration_s_to_detect_0_1GB_per_h": None,
                     "target_bytes_per_hour": growth.DEFAULT_DETECT_BYTES_PER_HOUR,
@@ -90,10 +106,21 @@ def memory_results(run_dir: Path) -> dict | None:
         result["window_t_s"] = [float(t_s[0]), float(t_s[-1])]
         result["stages"] = stage_growth(events, series)
     steady_start_t_s = float(t_s[0] + (estimate.warmup_s if estimate else 0.0)) if t_s.size else None
+    if windows:
+        result.update(window_findings(run_dir, windows, judged_span))
+        return result
     captures = memray_captures(run_dir)
     if captures:
         result.update(memray_findings(run_dir, captures, steady_start_t_s))
     return result
+
+
+def _outside_windows(t_s: np.ndarray, bytes_: np.ndarray, windows: list[dict]) -> tuple[np.ndarray, np.ndarray]:
+    """The samples outside every memray window and the settling time after it."""
+    keep = np.ones(t_s.size, dtype=bool)
+    for w in windows:
+        keep &= ~((t_s >= w["start_t_s"]) & (t_s <= w["end_t_s"] + memray_windows.SETTLE_S))
+    return t_s[keep], bytes_[keep]
 
 
 def estimate_fields(estimate: growth.GrowthEstimate) -> dict:
@@ -424,3 +451,94 @@ def finish_leaks_flamegraph(job: tuple[subprocess.Popen, Path, Path]) -> tuple[s
         text = (output or b"").decode(errors="replace").strip()[-300:]
         return None, f"memray flamegraph of {capture.name} failed (exit {proc.returncode}): {text}"
     return f"profiles/{out.name}", None
+
+
+# --- memray in windows (harness.execute.memray_attach) -----------------------------------------------
+def memray_windows_from_events(events: list[dict]) -> list[dict]:
+    """The memray windows of a run, in order: ``{"window", "start_t_s", "end_t_s", "cut_short",
+    "captures": [{"capture" (relative to the run directory), "role", "pid", "size_bytes"}],
+    "errors"}``. A window whose end was not recorded (the harness died) ends after its planned
+    length."""
+    starts = {e["window"]: e for e in events if e.get("kind") == "memray_window_start" and "window" in e}
+    ends = {e["window"]: e for e in events if e.get("kind") == "memray_window_end" and "window" in e}
+    windows = []
+    for index in sorted(starts):
+        start, end = starts[index], ends.get(index)
+        start_t_s = float(start["t_s"])
+        windows.append({
+            "window": index, "start_t_s": start_t_s,
+            "end_t_s": float(end["t_s"]) if end else start_t_s + float(start.get("planned_s") or 0.0),
+            "cut_short": bool(end.get("cut_short")) if end else None,
+            "captures": list((end or start).get("captures") or []),
+            "errors": list(start.get("errors") or []) + list((end or {}).get("errors") or [])})
+    return windows
+
+
+def window_sites(path: Path) -> tuple[dict, dict]:
+    """Bytes each site allocated during one window and still held at its end (memray's leaked
+    records of an aggregated capture), and the capture's summary (tracked seconds, records)."""
+    import memray  # heavy import, deferred to runs that have captures
+
+    table = _SiteTable()
+    retained: dict[int, int] = defaultdict(int)
+    with memray.FileReader(str(path)) as reader:
+        meta = reader.metadata
+        records = 0
+        for record in reader.get_leaked_allocation_records(merge_threads=True):
+            retained[table.of(record)] += record.size
+            records += 1
+    tracked_s = (meta.end_time - meta.start_time).total_seconds()
+    sites = {table.keys[i]: {"retained_bytes": n, "stack": table.stacks[i]} for i, n in retained.items()}
+    return sites, {"tracked_s": tracked_s if tracked_s > 0 else None, "records": records, "pid": meta.pid,
+                   "peak_memory_bytes": meta.peak_memory, "total_allocations": meta.total_allocations}
+
+
+def window_findings(run_dir: Path, windows: list[dict], judged_span: tuple[float, float] | None) -> dict:
+    """``leak_sites`` compared between memray's windows (harness.core.memray_windows), the
+    ``flamegraph`` of what the last window's allocations still held, and ``memray_windows``
+    (the windows, their captures and sizes, the judged span)."""
+    compared, errors, stacks, total = [], [], {}, 0
+    for window in windows:
+        errors += [f"window {window['window']}: {e}" for e in window["errors"]]
+        sites: dict = defaultdict(int)
+        tracked = []
+        for entry in window["captures"]:
+            path = run_dir / entry["capture"]
+            if not path.is_file():
+                errors.append(f"window {window['window']}: {entry['capture']} is missing")
+                continue
+            total += path.stat().st_size
+            entry["size_bytes"] = path.stat().st_size
+            try:
+                found, summary = window_sites(path)
+            except Exception as error:  # noqa: BLE001 - a torn capture must not lose the other
+                errors.append(f"window {window['window']}: {entry['capture']}: {error}")
+                continue
+            entry.update(tracked_s=summary["tracked_s"], records=summary["records"])
+            tracked.append(summary["tracked_s"] or (window["end_t_s"] - window["start_t_s"]))
+            for key, site in found.items():
+                sites[key] += site["retained_bytes"]
+                stacks.setdefault(key, site["stack"])
+        window["tracked_s"] = max(tracked) if tracked else None
+        if tracked:
+            compared.append({"duration_s": window["tracked_s"], "sites": dict(sites)})
+    ranked = memray_windows.compare_windows(compared, top=TOP_SITES) if compared else []
+    leak_sites = [{"function": row["site"][0], "file": row["site"][1], "line": row["site"][2],
+                   "live_bytes": row["retained_bytes"], "growth_bytes_per_hour": row["growth_bytes_per_hour"],
+                   "window_growth_bytes_per_hour": row["window_growth_bytes_per_hour"], "kind": row["kind"],
+                   "stack": stacks.get(row["site"], [])} for row in ranked]
+    flamegraph = None
+    last = [run_dir / c["capture"] for c in (windows[-1]["captures"] if windows else []) if (run_dir / c["capture"]).is_file()]
+    if last:
+        profiles = run_dir / "profiles"
+        profiles.mkdir(parents=True, exist_ok=True)
+        flamegraph, error = finish_leaks_flamegraph(start_leaks_flamegraph(max(last, key=lambda p: p.stat().st_size),
+                                                                         profiles))
+        if error:
+            errors.append(error)
+    return {"leak_sites": leak_sites, "flamegraph": flamegraph, "memray_windows": {
+        "mode": "windows", "settle_s": memray_windows.SETTLE_S, "captures_bytes": total,
+        "judged_t_s": list(judged_span) if judged_span else None,
+        "growing_floor_bytes_per_hour": memray_windows.growing_floor_bytes_per_hour(
+            [w["duration_s"] for w in compared]) if compared else None,
+        "leak_ratio": memray_windows.LEAK_RATIO, "windows": windows, "errors": errors}}

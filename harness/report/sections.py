@@ -14,6 +14,7 @@ from harness.report import fmt
 
 MEMORY_FACTS = [  # (key, label, unit) in the order a reader wants them
     ("metric", "metric", None),
+    ("judged_metric", "judged on", None),
     ("growth_bytes_per_hour", "growth", "bytes/h"),
     ("first_part_bytes_per_hour", "growth, first part of the steady window", "bytes/h"),
     ("last_part_bytes_per_hour", "growth, last part (lower: it is levelling off)", "bytes/h"),
@@ -29,6 +30,15 @@ MEMORY_FACTS = [  # (key, label, unit) in the order a reader wants them
 ]
 
 
+def _site_growth(site: dict) -> str:
+    """A site's growth; with memray windows, per window (first -> last) and its kind."""
+    per_window = site.get("window_growth_bytes_per_hour")
+    if not per_window:
+        return fmt.with_unit(site.get("growth_bytes_per_hour"), "bytes/h")
+    text = " -> ".join(fmt.with_unit(g, "bytes/h") for g in per_window)
+    return f"{text} ({site['kind']})" if site.get("kind") else text
+
+
 def memory_view(results: dict) -> dict | None:
     """The memory block as text (facts, per-stage growth, leak sites); None when absent."""
     memory = results.get("memory")
@@ -40,6 +50,8 @@ def memory_view(results: dict) -> dict | None:
         if key not in memory or (value is None and key in ("reason", "error", "first_part_bytes_per_hour",
                                                            "last_part_bytes_per_hour")):
             continue
+        if key == "judged_metric" and value == memory.get("metric"):
+            continue  # no memray windows: judged on the metric itself
         if key == "growth_bytes_per_hour":
             ci = fmt.interval(memory.get("ci_low"), memory.get("ci_high"), "bytes/h")
             text = f"{fmt.with_unit(value, 'bytes/h')}   95% interval {ci}"
@@ -57,7 +69,7 @@ def memory_view(results: dict) -> dict | None:
         where = f"{site.get('file', '?')}:{site.get('line', '?')}"
         sites.append({"function": str(site.get("function", "?")), "where": where,
                       "live": fmt.bytes_(site.get("live_bytes")),
-                      "growth": fmt.with_unit(site.get("growth_bytes_per_hour"), "bytes/h")})
+                      "growth": _site_growth(site)})
     stages = [{"stage": str(st.get("stage")), "growth": fmt.with_unit(st.get("growth_bytes_per_hour"), "bytes/h"),
                "interval": fmt.interval(st.get("ci_low"), st.get("ci_high"), "bytes/h"),
                "duration": fmt.DASH if st.get("duration_s") is None else f"{st['duration_s']:.0f} s",

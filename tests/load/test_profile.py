@@ -104,6 +104,7 @@ def test_optional_tables_kept(tmp_path):
     text = GOOD + """
 [profilers]
 memray = true
+memray_window_s = 30
 cpu_profile_stage = "200%"
 [[faults]]
 at_s = 5
@@ -112,6 +113,8 @@ knobs = { timeout_rate_before_commit = 0.1 }
 """
     profile = load_profile(write(tmp_path, text))
     assert profile.profilers.memray is True and profile.profilers.cpu_profile_stage == "200%"
+    assert profile.profilers.memray_window_s == 30.0
+    assert load_profile(write(tmp_path, GOOD)).profilers.memray_window_s is None  # an eighth of the steady part
     assert profile.faults[0].target == "gateway" and profile.faults[0].knobs["timeout_rate_before_commit"] == 0.1
     assert profile.content["profile"]["name"] == "t"
 
@@ -143,6 +146,10 @@ BAD = [
      "[profilers]\ncpu_profile_stage='9%'", "[profilers] cpu_profile_stage: no stage named"),
     ("[profile]\nname='t'\nnominal_journeys_per_s=1\n[[stages]]\nload_factor=1\nduration_s=1\n"
      "[profilers]\nmemray='yes'", "[profilers] memray: must be true or false"),
+    ("[profile]\nname='t'\nnominal_journeys_per_s=1\n[[stages]]\nload_factor=1\nduration_s=1\n"
+     "[profilers]\nmemray_window_s=2", "[profilers] memray_window_s: must be >= 5"),
+    ("[profile]\nname='t'\nnominal_journeys_per_s=1\n[[stages]]\nload_factor=1\nduration_s=1\n"
+     "[profilers]\nmemray_window_s='long'", "[profilers] memray_window_s: must be a number"),
     ("[profile]\nname='t'\nnominal_journeys_per_s=1\n[[stages]]\nload_factor=1\nduration_s=1\n"
      "[[faults]]\nat_s=1\ntarget='db'", "[[faults]] #1 target: must be one of"),
     ("[profile]\nname='t'\nnominal_journeys_per_s=1\n[[stages]]\nload_factor=1\nduration_s=1\n[extra]\n",

@@ -28,11 +28,11 @@ def leak_line() -> int:
 
 @pytest.fixture(scope="module")
 def leaky_run(tmp_path_factory):
-    """One leak check of the leaky fixture under memray (25 s: each third of the steady part
-    needs 8 samples to decide), shared by the tests below."""
+    """One leak check of the leaky fixture with memray's two windows (50 s: the windows and the
+    20 s judged between them need 47 s), shared by the tests below."""
     out = tmp_path_factory.mktemp("leak") / "run"
     done = harness("--sut-cmd", f"{sys.executable} {SERVICE} --port {{port}} --leak-bytes 20000",
-                   "--locustfile", str(LEAKY_LOCUSTFILE), "--duration", "25s", "--rate", "40", "--memray",
+                   "--locustfile", str(LEAKY_LOCUSTFILE), "--duration", "50s", "--rate", "40", "--memray",
                    "--out", str(out))
     return out, done
 
@@ -49,14 +49,18 @@ def test_leak_names_the_leaking_line_with_growth_above_zero(leaky_run):
     assert results["verdict"] == "pass" or memory["ci_low"] > 1e8
     top = memory["leak_sites"][0]
     assert (top["function"], Path(top["file"]).name, top["line"]) == ("remember_request", "leaky_service.py", leak_line())
-    assert top["growth_bytes_per_hour"] > 0
+    assert top["growth_bytes_per_hour"] > 0 and top["kind"] == "leak"
+    assert "between memray's windows" in memory["judged_metric"]
     assert f"leaky_service.py:{leak_line()}" in done.stdout
     assert "growth" in done.stdout and "GB/h" in done.stdout
     assert (out / memory["flamegraph"]).exists()
     assert results["stages"][0]["requests"]["count"] > 100  # recorded by the harness recorder
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["end_reason"] == "completed"
-    assert any(name.startswith("memray-sut.bin") for name in os.listdir(out / "platform"))
+    windows = memory["memray_windows"]["windows"]
+    assert [w["window"] for w in windows] == [1, 2]
+    assert all((out / c["capture"]).is_file() and c["size_bytes"] > 0 for w in windows for c in w["captures"])
+    assert not any(name.startswith("memray-sut.bin") for name in os.listdir(out / "platform"))  # no whole-run capture
 
 
 @pytest.mark.slow
@@ -119,6 +123,8 @@ def test_a_cache_that_fills_is_not_a_leak(tmp_path):
      "--memray needs a Python program"),
     (["--sut-cmd", "python -X {port}", "--locustfile", str(LEAKY_LOCUSTFILE), "--memray"],
      "with --memray, give 'python SCRIPT ...'"),
+    (["--sut-cmd", "python x.py {port}", "--locustfile", str(LEAKY_LOCUSTFILE), "--memray", "--duration", "30s"],
+     "--memray: --duration 30s: the steady part (30 s) is too short for two memray windows"),
     (["--sut-cmd", "no-such-program-here {port}", "--locustfile", str(LEAKY_LOCUSTFILE)],
      "could not start 'no-such-program-here'"),
 ])
