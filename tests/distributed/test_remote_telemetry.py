@@ -204,10 +204,10 @@ def test_five_minutes_at_half_a_gigabyte_per_hour(tmp_path):
 
 def test_remote_memory_from_a_real_prometheus_server(staging_shop, tmp_path):
     """The same, with the process series read after the run from a Prometheus server's query_range."""
-    result, run, truth = _campaign_on(staging_shop, tmp_path, 30.0, 2.0, telemetry=_prometheus)
+    result, run, truth = _campaign_on(staging_shop, tmp_path, 22.0, 2.0, telemetry=_prometheus)
     assert result.returncode in (0, 1), result.stdout[-3000:] + result.stderr[-2000:]
     manifest = json.loads((run / "manifest.json").read_text())
-    assert manifest["prometheus"]["error"] is None and manifest["prometheus"]["points"] > 25
+    assert manifest["prometheus"]["error"] is None and manifest["prometheus"]["points"] > 15
     memory = json.loads((run / "results.json").read_text())["memory"]
     assert memory["metric"].startswith("process_resident_memory_bytes from Prometheus http://127.0.0.1:")
     assert '{job="shop"}' in memory["metric"]

@@ -91,7 +91,7 @@ def leak_bytes_per_hour(out: Path, span_t_s: list[float]) -> float:
 
 @pytest.mark.slow
 def test_memray_windows_name_the_shops_leak_line_and_growth_is_judged_between_them(tmp_path):
-    out, done = campaign(tmp_path, duration_s=75.0, ramp_s=5.0, drain_s=5.0, timeout_s=240)
+    out, done = campaign(tmp_path, duration_s=55.0, ramp_s=5.0, drain_s=5.0, timeout_s=240)
     check_windowed_run(out, done)
 
 
