@@ -15,7 +15,8 @@ from harness.report.summary import ProgressPrinter
 from harness.rundir import EventTail, RunDirectory, read, schema
 
 if TYPE_CHECKING:
-    from harness.flows.run import RunRequest, _PlatformSide, _Signals
+    from harness.flows.platform_side import PlatformSide
+    from harness.flows.run import RunRequest, _Signals
 
 LOOP_INTERVAL_S = 0.25
 HEALTH_INTERVAL_S = 1.0  # [abort] health_failures: one probe a second
@@ -57,7 +58,7 @@ class HealthProbe:
         self._thread.join(timeout=HEALTH_TIMEOUT_S + 1.0)
 
 
-def drive(request: RunRequest, run_dir: RunDirectory, load: LocustRun, side: _PlatformSide,
+def drive(request: RunRequest, run_dir: RunDirectory, load: LocustRun, side: PlatformSide,
            signals: _Signals, console: Console, target: str) -> tuple[str, str, dict]:
     """Follow the run until Locust ends: progress lines, platform hooks, [abort] conditions,
     interrupts, deadline."""
