@@ -40,6 +40,8 @@ MAX_WINDOW_S = 60.0  # a window as long as this shows a 0.1 GB/h site as 1.7 MB 
 MIN_WINDOW_S = 5.0
 WINDOW_SHARE = 1 / 8  # of the steady part, per window, when the window length is not given
 LEAD_S = 10.0  # after the first stage's ramp, before the first window (at most a tenth of the steady part)
+LEAD_SHARE = 1 / 30  # of a long steady part, before the first window: the run's own memray-free reference
+MAX_LEAD_S = 120.0
 END_MARGIN_S = 5.0  # between the last window's end and the end of the load
 SETTLE_S = 5.0  # after a window, left out of the judged series with the window
 MIN_JUDGED_S = 20.0  # the judged span between the windows must be at least this long
@@ -70,7 +72,7 @@ def default_window_s(steady_s: float) -> float:
 def _layout(steady_s: float, window_s: float | None) -> tuple[float, float, float]:
     """(lead, window, judged seconds) of two windows in a steady part of ``steady_s``."""
     width = default_window_s(steady_s) if window_s is None else float(window_s)
-    lead = min(LEAD_S, steady_s / 10.0)
+    lead = min(steady_s / 10.0, max(LEAD_S, steady_s * LEAD_SHARE), MAX_LEAD_S)
     judged = steady_s - lead - 2 * width - SETTLE_S - END_MARGIN_S
     return lead, width, judged
 
@@ -78,7 +80,9 @@ def _layout(steady_s: float, window_s: float | None) -> tuple[float, float, floa
 def plan_windows(steady_start_offset_s: float, steady_end_offset_s: float,
                  window_s: float | None = None) -> list[WindowPlan]:
     """Two windows in the steady part ``[start, end)`` (offsets from t0, seconds): the first
-    :data:`LEAD_S` (at most a tenth of the steady part) after its start, the last ending
+    a lead after its start (:data:`LEAD_S`, or :data:`LEAD_SHARE` of a long steady part up to
+    :data:`MAX_LEAD_S`, at most a tenth of it: the platform before any window is the run's own
+    reference for what memray costs, see :func:`cost_segments`), the last ending
     :data:`END_MARGIN_S` before its end; ``window_s`` long (default :func:`default_window_s`).
     ValueError, with the figures, when the steady part cannot hold both and
     :data:`MIN_JUDGED_S` of judged memory between them."""
@@ -173,3 +177,48 @@ def compare_windows(windows: list[dict], top: int | None = None,
                      "kind": classify(rates[0], rates[-1], floor_bytes_per_hour) if len(rates) > 1 else None})
     rows.sort(key=lambda row: (-row["growth_bytes_per_hour"], -row["first_window_bytes_per_hour"], str(row["site"])))
     return rows if top is None else rows[:top]
+
+
+# --- what memray costs the platform, measured in the run itself ----------------------------------
+REFERENCE_SEGMENT = "before the windows"
+
+
+def cost_segments_t_s(steady_t_s: tuple[float, float], windows_t_s: list[tuple[float, float]],
+                      settle_s: float = SETTLE_S) -> list[tuple[str, float, float]]:
+    """The steady part cut at memray's windows, in order: ``(name, start_t_s, end_t_s)`` for
+    the stretch before the first window (memray not yet attached: the run's own reference),
+    each window, each stretch between windows (from :data:`SETTLE_S` after a window) and the
+    stretch after the last. Stretches with no length are left out."""
+    start, end = steady_t_s
+    segments, cursor = [], start
+    ordered = sorted(windows_t_s)
+    for i, (w_start, w_end) in enumerate(ordered, 1):
+        name = REFERENCE_SEGMENT if i == 1 else f"between windows {i - 1} and {i}"
+        segments.append((name, cursor, min(w_start, end)))
+        segments.append((f"window {i}", max(w_start, start), min(w_end, end)))
+        cursor = max(cursor, w_end + settle_s)
+    if ordered:
+        segments.append(("after the windows", cursor, end))
+    return [(name, a, b) for name, a, b in segments if b > a]
+
+
+def segment_cost(name: str, span_t_s: tuple[float, float], platform_cpu_s: float | None,
+                 requests: int) -> dict:
+    """One stretch's figures: requests per second served and the platform's CPU per request
+    (milliseconds); CPU per request is None without CPU samples or requests."""
+    duration_s = span_t_s[1] - span_t_s[0]
+    per_request = (1000.0 * platform_cpu_s / requests) if platform_cpu_s is not None and requests > 0 else None
+    return {"segment": name, "start_t_s": span_t_s[0], "end_t_s": span_t_s[1], "duration_s": duration_s,
+            "requests": int(requests), "requests_per_s": requests / duration_s if duration_s > 0 else None,
+            "platform_cpu_s": platform_cpu_s, "cpu_ms_per_request": per_request}
+
+
+def cost_vs_reference(segments: list[dict]) -> dict:
+    """Each stretch's CPU per request relative to the stretch before the windows (``+0.06`` is
+    6% more CPU per request, i.e. about 6% less throughput on a platform short of CPU); an
+    empty dict without a reference."""
+    reference = next((s["cpu_ms_per_request"] for s in segments if s["segment"] == REFERENCE_SEGMENT), None)
+    if not reference:
+        return {}
+    return {s["segment"]: s["cpu_ms_per_request"] / reference - 1.0
+            for s in segments if s["segment"] != REFERENCE_SEGMENT and s["cpu_ms_per_request"] is not None}

@@ -124,3 +124,23 @@ def telemetry_block(delays_s: np.ndarray) -> dict:
         return {"delay_p95_s": None, "delay_max_s": None, "delay_mean_s": None, "n": 0}
     p95 = float(delays_s[int(np.ceil(0.95 * n)) - 1])
     return {"delay_p95_s": p95, "delay_max_s": float(delays_s[-1]), "delay_mean_s": float(delays_s.mean()), "n": n}
+
+
+def cpu_seconds_in(t_s: np.ndarray, process: np.ndarray, cpu_percent: np.ndarray, start_s: float,
+                   end_s: float) -> float | None:
+    """CPU seconds the processes used in ``[start_s, end_s]`` from psutil samples: each
+    sample's ``cpu_percent`` covers the time since the same process's previous sample, and a
+    sample straddling an edge counts for its overlap. None when no sample interval overlaps."""
+    t_s, process, cpu_percent = np.asarray(t_s, float), np.asarray(process), np.asarray(cpu_percent, float)
+    total, seen = 0.0, False
+    for pid in np.unique(process):
+        rows = process == pid
+        order = np.argsort(t_s[rows], kind="stable")
+        times, pct = t_s[rows][order], cpu_percent[rows][order]
+        if times.size < 2:
+            continue
+        overlap = np.clip(np.minimum(times[1:], end_s) - np.maximum(times[:-1], start_s), 0.0, None)
+        usable = np.isfinite(pct[1:])
+        seen = seen or bool((overlap[usable] > 0).any())
+        total += float(np.sum(pct[1:][usable] / 100.0 * overlap[usable]))
+    return total if seen else None

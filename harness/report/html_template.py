@@ -186,6 +186,11 @@ fitted growth over the steady part (after warm-up).{% endif %}</figcaption></fig
 <tbody>{% for site in memory.sites %}<tr><td><code>{{ site.function }}</code></td><td><code>{{ site.where }}</code></td>
 <td class="num">{{ site.live }}</td><td class="num">{{ site.growth }}</td></tr>{% endfor %}</tbody></table>
 {% else %}<p class="note">No leak sites: the run was not captured with memray (<code>--memray</code>), or no site kept growing.</p>{% endif %}{% endif %}
+{% if memory and memory.memray_cost %}<h3>What memray cost the platform in this run</h3>
+<table><thead><tr><th>stretch of the steady part</th><th>length</th><th>requests/s</th><th>platform CPU per request</th><th>CPU per request vs before the windows</th></tr></thead>
+<tbody>{% for row in memory.memray_cost %}<tr><td>{{ row.segment }}</td><td class="num">{{ row.duration }}</td><td class="num">{{ row.requests_per_s }}</td>
+<td class="num">{{ row.cpu }}</td><td class="num">{{ row.versus }}</td></tr>{% endfor %}</tbody></table>
+<p class="note">memray is attached only inside the windows; before the first one the platform has never seen it, so that stretch is this run's own reference. Between the windows memray is detached: CPU per request there is what the rest of the run's figures were measured under.</p>{% endif %}
 {% endif %}
 
 {% if cpu or links %}<h2 id="profiles">Profiles</h2>

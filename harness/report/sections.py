@@ -76,8 +76,28 @@ def memory_view(results: dict) -> dict | None:
                "plateau": "yes" if st.get("plateau") else "no"}
               for st in memory.get("stages") or [] if isinstance(st, dict)]
     flamegraph = memory.get("flamegraph")
-    return {"facts": facts, "sites": sites, "stages": stages,
+    return {"facts": facts, "sites": sites, "stages": stages, "memray_cost": memray_cost_rows(memory),
             "flamegraph": quote(flamegraph) if isinstance(flamegraph, str) and flamegraph else None}
+
+
+def memray_cost_rows(memory: dict) -> list[dict]:
+    """memray's cost in the run (``memory.memray_windows.cost``): one row per stretch of the
+    steady part, its requests per second and the platform's CPU per request against the
+    stretch before the first window; [] without windows."""
+    cost = (memory.get("memray_windows") or {}).get("cost") or {}
+    versus = cost.get("vs_reference") or {}
+    rows = []
+    for segment in cost.get("segments") or []:
+        if not isinstance(segment, dict):
+            continue
+        change = versus.get(segment.get("segment"))
+        rows.append({"segment": str(segment.get("segment")),
+                     "duration": fmt.DASH if segment.get("duration_s") is None else f"{segment['duration_s']:.0f} s",
+                     "requests_per_s": fmt.with_unit(segment.get("requests_per_s"), "req/s"),
+                     "cpu": fmt.with_unit(segment.get("cpu_ms_per_request"), "ms"),
+                     "versus": "reference" if segment.get("segment") == cost.get("reference")
+                     else (fmt.DASH if change is None else f"{change * 100:+.1f}%")})
+    return rows
 
 
 def profile_links(profile_files: list[str]) -> list[dict]:

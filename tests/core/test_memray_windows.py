@@ -11,7 +11,12 @@ def test_two_windows_early_and_late_in_the_steady_part():
     # the soak's steady part: 30 s ramp, then 1770 s
     first, last = mw.plan_windows(30.0, 1800.0)
     assert first.duration_s == last.duration_s == mw.MAX_WINDOW_S
-    assert first.start_offset_s == 30.0 + mw.LEAD_S
+    # a long steady part keeps a longer stretch before the first window: the memray-free reference
+    assert first.start_offset_s == pytest.approx(30.0 + 1770.0 * mw.LEAD_SHARE)
+    first, _ = mw.plan_windows(30.0, 3630.0)
+    assert first.start_offset_s == 30.0 + mw.MAX_LEAD_S
+    first, _ = mw.plan_windows(0.0, 200.0)
+    assert first.start_offset_s == mw.LEAD_S
     assert last.end_offset_s == 1800.0 - mw.END_MARGIN_S
     # a short steady part gets short windows (an eighth of it) and a short lead (a tenth)
     first, last = mw.plan_windows(0.0, 100.0)
@@ -98,3 +103,42 @@ def test_one_window_ranks_but_does_not_classify_and_bad_windows_are_refused():
     assert mw.compare_windows([]) == []
     with pytest.raises(ValueError, match="window 2: duration_s"):
         mw.compare_windows([{"duration_s": 10.0, "sites": {}}, {"duration_s": 0, "sites": {}}])
+
+
+def test_cost_segments_cut_the_steady_part_at_the_windows():
+    segments = mw.cost_segments_t_s((100.0, 1000.0), [(700.0, 760.0), (200.0, 260.0)], settle_s=5.0)
+    assert segments == [(mw.REFERENCE_SEGMENT, 100.0, 200.0), ("window 1", 200.0, 260.0),
+                        ("between windows 1 and 2", 265.0, 700.0), ("window 2", 700.0, 760.0),
+                        ("after the windows", 765.0, 1000.0)]
+    # a window at the very start leaves no reference; one past the end is cut at it
+    segments = mw.cost_segments_t_s((100.0, 300.0), [(100.0, 150.0), (280.0, 340.0)], settle_s=5.0)
+    assert [name for name, *_ in segments] == ["window 1", "between windows 1 and 2", "window 2"]
+    assert segments[-1] == ("window 2", 280.0, 300.0)
+    assert mw.cost_segments_t_s((0.0, 10.0), []) == []
+
+
+def test_cost_per_request_against_the_stretch_before_the_windows():
+    rows = [mw.segment_cost(mw.REFERENCE_SEGMENT, (0.0, 100.0), 3.0, 1000),
+            mw.segment_cost("window 1", (100.0, 160.0), 4.2, 600),
+            mw.segment_cost("between windows 1 and 2", (165.0, 265.0), 3.3, 1000),
+            mw.segment_cost("window 2", (265.0, 325.0), None, 600),
+            mw.segment_cost("after the windows", (330.0, 340.0), 0.1, 0)]
+    assert rows[0]["cpu_ms_per_request"] == pytest.approx(3.0) and rows[0]["requests_per_s"] == pytest.approx(10.0)
+    assert rows[3]["cpu_ms_per_request"] is None and rows[4]["cpu_ms_per_request"] is None
+    versus = mw.cost_vs_reference(rows)
+    assert versus == {"window 1": pytest.approx(4.2 / 0.6 / 3.0 - 1), "between windows 1 and 2": pytest.approx(0.1)}
+    assert mw.cost_vs_reference(rows[1:]) == {}  # no reference: nothing is compared
+
+
+def test_cpu_seconds_in_a_span_from_psutil_samples():
+    from harness.core.platform_stats import cpu_seconds_in
+
+    # two processes sampled each second: one at 50% of a core, one at 100%
+    t_s = [0.0, 1.0, 2.0, 3.0, 4.0] * 2
+    pid = [1] * 5 + [2] * 5
+    pct = [0.0, 50.0, 50.0, 50.0, 50.0, 0.0, 100.0, 100.0, 100.0, 100.0]
+    assert cpu_seconds_in(t_s, pid, pct, 1.0, 3.0) == pytest.approx(2 * 0.5 + 2 * 1.0)
+    # a span cutting sample intervals counts their overlap
+    assert cpu_seconds_in(t_s, pid, pct, 0.5, 1.5) == pytest.approx(1.0 * 0.5 + 1.0 * 1.0)
+    assert cpu_seconds_in(t_s, pid, pct, 10.0, 20.0) is None
+    assert cpu_seconds_in([0.0], [1], [10.0], 0.0, 1.0) is None

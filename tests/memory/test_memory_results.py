@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness.measure import memory
+from harness.measure import memory, memray_sites
 
 T0_S = 1_790_000_000.0
 
@@ -98,10 +98,10 @@ def test_a_samples_file_missing_a_column_is_named(tmp_path):
 
 
 def test_site_attribution_skips_library_frames():
-    stdlib_file = memory._LIBRARY_DIRS[0] + "/json/encoder.py"
+    stdlib_file = memray_sites._LIBRARY_DIRS[0] + "/json/encoder.py"
     stack = [("encode", stdlib_file, 10), ("handler", "/srv/app/views.py", 42), ("run", "/srv/app/main.py", 3)]
-    assert memory.site_of(stack) == ("handler", "/srv/app/views.py", 42)
-    assert memory.site_of(stack[:1]) == stack[0]
+    assert memray_sites.site_of(stack) == ("handler", "/srv/app/views.py", 42)
+    assert memray_sites.site_of(stack[:1]) == stack[0]
 
 
 LEAKY_SCRIPT = textwrap.dedent('''
@@ -136,9 +136,9 @@ def memray_run(tmp_path_factory) -> Path:
 
 
 def test_memray_names_the_leaking_line_and_tells_it_from_the_cache(memray_run):
-    captures = memory.memray_captures(memray_run)
+    captures = memray_sites.memray_captures(memray_run)
     assert [p.name for p in captures] == ["memray-shop.bin"]
-    findings = memory.memray_findings(memray_run, captures, steady_start_t_s=None)
+    findings = memray_sites.memray_findings(memray_run, captures, steady_start_t_s=None)
     top = findings["leak_sites"][0]
     leak_line = next(i for i, line in enumerate(LEAKY_SCRIPT.splitlines(), 1) if "# LEAK" in line)
     assert (top["function"], Path(top["file"]).name, top["line"]) == ("leak_a_little", "leaky_script.py", leak_line)
@@ -155,15 +155,15 @@ def test_memray_names_the_leaking_line_and_tells_it_from_the_cache(memray_run):
 
 
 def test_memray_findings_are_cached_until_a_capture_changes(memray_run):
-    captures = memory.memray_captures(memray_run)
-    first = memory.memray_findings(memray_run, captures, steady_start_t_s=None)
-    cache = memray_run / "profiles" / memory.SITES_CACHE
+    captures = memray_sites.memray_captures(memray_run)
+    first = memray_sites.memray_findings(memray_run, captures, steady_start_t_s=None)
+    cache = memray_run / "profiles" / memray_sites.SITES_CACHE
     data = json.loads(cache.read_text())
     data["findings"]["leak_sites"][0]["function"] = "from-the-cache"
     cache.write_text(json.dumps(data))
-    assert memory.memray_findings(memray_run, captures, None)["leak_sites"][0]["function"] == "from-the-cache"
+    assert memray_sites.memray_findings(memray_run, captures, None)["leak_sites"][0]["function"] == "from-the-cache"
     cache.unlink()
-    assert memory.memray_findings(memray_run, captures, None) == first
+    assert memray_sites.memray_findings(memray_run, captures, None) == first
 
 
 def test_a_torn_capture_is_reported_not_fatal(tmp_path):
@@ -182,5 +182,5 @@ def test_forked_children_captures_are_found_and_other_files_are_not(tmp_path):
     for name in ["memray-shop.bin", "memray-shop.bin.1234", "sub/other.bin.99", "memray-shop.bin.tmp",
                  "shop.db", "notes.binary"]:
         (platform / name).write_bytes(b"x")
-    found = [p.relative_to(platform).as_posix() for p in memory.memray_captures(tmp_path)]
+    found = [p.relative_to(platform).as_posix() for p in memray_sites.memray_captures(tmp_path)]
     assert found == ["memray-shop.bin", "memray-shop.bin.1234", "sub/other.bin.99"]

@@ -70,6 +70,14 @@ def check_windowed_run(out: Path, done: subprocess.CompletedProcess) -> dict:
     assert [w["window"] for w in manifest["memray_windows"]] == [1, 2]
     kinds = [json.loads(line)["kind"] for line in (out / "events.jsonl").read_text().splitlines()]
     assert kinds.count("memray_window_start") == 2 and kinds.count("memray_window_end") == 2
+    # memray's cost measured in the run: the platform's CPU per request is higher inside each
+    # window than between them (memray detached), and the stretch before the windows is the reference
+    cost = windowed["cost"]
+    by_name = {s["segment"]: s for s in cost["segments"]}
+    assert cost["segments"][0]["segment"] == cost["reference"] == "before the windows"
+    between = by_name["between windows 1 and 2"]["cpu_ms_per_request"]
+    assert between and all(by_name[f"window {i}"]["cpu_ms_per_request"] > between for i in (1, 2))
+    assert all(s["requests"] > 0 for s in cost["segments"])
     from jsonschema import Draft202012Validator
 
     schema = json.loads((REPO / "docs" / "results.schema.json").read_text())

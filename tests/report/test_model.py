@@ -125,6 +125,22 @@ def test_memory_view_formats_growth_in_gb_per_hour_and_lists_sites():
     assert view["sites"] == [{"function": "leak", "where": "shop.py:9", "live": "2.00 MB", "growth": "0.300 GB/h"}]
     assert view["flamegraph"] == "profiles/memray%20leaks.html"
     assert sections.memory_view({"memory": None}) is None
+    assert view["memray_cost"] == []
+
+
+def test_memory_view_shows_what_memray_cost_each_stretch_against_the_one_before_the_windows():
+    cost = {"reference": "before the windows", "segments": [
+        {"segment": "before the windows", "duration_s": 119.4, "requests_per_s": 37.5, "cpu_ms_per_request": 3.2},
+        {"segment": "window 1", "duration_s": 60.0, "requests_per_s": 38.0, "cpu_ms_per_request": 6.4},
+        {"segment": "between windows 1 and 2", "duration_s": 3300.0, "requests_per_s": 37.4,
+         "cpu_ms_per_request": 3.3},
+        {"segment": "window 2", "duration_s": 60.0, "requests_per_s": 37.0, "cpu_ms_per_request": None}],
+        "vs_reference": {"window 1": 1.0, "between windows 1 and 2": 0.03125}}
+    view = sections.memory_view({"memory": {"metric": "uss", "memray_windows": {"windows": [], "cost": cost}}})
+    rows = view["memray_cost"]
+    assert [r["segment"] for r in rows] == [s["segment"] for s in cost["segments"]]
+    assert [r["versus"] for r in rows] == ["reference", "+100.0%", "+3.1%", "—"]
+    assert rows[0]["duration"] == "119 s" and rows[2]["cpu"] != "—" and rows[3]["cpu"] == "—"
 
 
 @pytest.mark.parametrize(("source", "short"), [
