@@ -4,6 +4,22 @@ from __future__ import annotations
 
 import pytest
 
+from tests import early
+
+
+def pytest_collection_finish(session):
+    """Start the long campaigns the selected tests will need (tests/early.py), so that they run
+    beside the quick tests instead of after them."""
+    if session.config.option.collectonly or not session.items:
+        return
+    fixtures = {name for item in session.items for name in getattr(item, "fixturenames", ())}
+    factory = session.config._tmp_path_factory  # the tmp_path_factory fixture's own factory
+    early.start_for(fixtures, lambda name: factory.mktemp(f"early-{name}"))
+
+
+def pytest_sessionfinish(session):
+    early.stop_all()
+
 
 def pytest_collection_modifyitems(config, items):
     """``soak`` tests (minutes of load each) run only when asked for by name: ``-m soak``

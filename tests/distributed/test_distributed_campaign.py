@@ -354,20 +354,21 @@ def test_https_is_verified_a_private_ca_needs_ca_bundle(hosts, platform, https_f
     assert refused.returncode == 2, refused.stdout + refused.stderr
     assert "TLS verification failed" in refused.stderr and "--ca-bundle" in refused.stderr
     assert _shop_requests_total(platform["shop_url"]) == before
-    verified = run_harness("campaign", "--target", url, *allow, "--ca-bundle", str(bundle), "--profile", str(profile),
-                           "--out", str(tmp_path / "run"), "--cpu-profile", "none")
-    assert verified.returncode in (0, 1), verified.stdout[-3000:] + verified.stderr[-2000:]
-    assert f"verified against the CA bundle {bundle}" in verified.stdout
-    rows = _rows(tmp_path / "run" / "requests.csv")
-    shop_rows = [r for r in rows if not r["name"].startswith(("POST /gateway", "GET /gateway"))]
-    assert shop_rows and all(r["ok"] == "1" for r in shop_rows), [r for r in shop_rows if r["ok"] != "1"][:3]
-    # a worker host without the bundle (no SSL_CERT_FILE there): its journeys refuse the certificate
-    result, _ = _campaign(hosts, url, tmp_path / "no-bundle", profile, {"w1": {}}, extra=("--ca-bundle", str(bundle)))
+    # one campaign, two worker hosts: w1 has the bundle (SSL_CERT_FILE, as docs/distributed.md
+    # says), w2 has not: w1's journeys verify the certificate, w2's refuse it
+    result, _ = _campaign(hosts, url, tmp_path / "run", profile,
+                          {"w1": {"SSL_CERT_FILE": str(bundle)}, "w2": {}}, extra=("--ca-bundle", str(bundle)))
     assert result.returncode in (1, 2), result.stdout[-3000:]
-    rows = [r for r in _rows(tmp_path / "no-bundle" / "requests.csv")
+    assert f"verified against the CA bundle {bundle}" in result.stdout
+    workers = json.loads((tmp_path / "run" / "results.json").read_text())["generators"]["workers"]
+    index = {w["host"]: w["worker"] for w in workers}
+    rows = [r for r in _rows(tmp_path / "run" / "requests.csv")
             if not r["name"].startswith(("POST /gateway", "GET /gateway"))]
-    assert rows and all(r["ok"] == "0" for r in rows)
-    assert {r["error_kind"] for r in rows} == {"connection"}  # the handshake refused: no HTTP answer
+    with_bundle = [r for r in rows if r["worker"] == index[hosts.address("w1")]]
+    without = [r for r in rows if r["worker"] == index[hosts.address("w2")]]
+    assert with_bundle and all(r["ok"] == "1" for r in with_bundle), [r for r in with_bundle if r["ok"] != "1"][:3]
+    assert without and all(r["ok"] == "0" for r in without)
+    assert {r["error_kind"] for r in without} == {"connection"}  # the handshake refused: no HTTP answer
 
 
 def test_the_shop_journeys_verify_tls():

@@ -163,8 +163,34 @@ def staging_shop(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def leak_run(staging_shop, tmp_path_factory):
-    return _campaign_on(staging_shop, tmp_path_factory.mktemp("remote-leak"), 30.0, 2.0)
+def leak_runs(staging_shop, tmp_path_factory):
+    """Two campaigns at once against the staging shop, one seeing its memory through
+    --metrics-url, the other through a real Prometheus server (started first, so that both loads
+    cover the same span): {"metrics-url": (result, run dir, truth), "prometheus": ...}. Both load
+    the one shop, so it leaks for both; each run's truth is the shop's own gauge fitted over the
+    window that run judged, the same span its figure covers."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    folder = tmp_path_factory.mktemp("prometheus")
+    runs: dict = {}
+    with contextlib.ExitStack() as stack:
+        try:
+            prometheus_flags = stack.enter_context(_prometheus(*staging_shop, folder))
+        except pytest.skip.Exception as skipped:  # no Prometheus here: only its own test is skipped
+            runs["prometheus"], prometheus_flags = skipped, None
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            metrics = pool.submit(_campaign_on, staging_shop, tmp_path_factory.mktemp("remote-leak"), 30.0, 2.0)
+            if prometheus_flags is not None:
+                read_back = pool.submit(_campaign_on, staging_shop, folder, 30.0, 2.0,
+                                        lambda *_: contextlib.nullcontext(prometheus_flags))
+                runs["prometheus"] = read_back.result()
+            runs["metrics-url"] = metrics.result()
+    return runs
+
+
+@pytest.fixture(scope="module")
+def leak_run(leak_runs):
+    return leak_runs["metrics-url"]
 
 
 def test_remote_memory_growth_from_metrics_url_matches_what_the_shop_retained(leak_run):
@@ -202,9 +228,11 @@ def test_five_minutes_at_half_a_gigabyte_per_hour(tmp_path):
     assert abs(growth - truth) <= 0.25 * truth  # and the harness saw it from the platform's /metrics
 
 
-def test_remote_memory_from_a_real_prometheus_server(staging_shop, tmp_path):
+def test_remote_memory_from_a_real_prometheus_server(leak_runs):
     """The same, with the process series read after the run from a Prometheus server's query_range."""
-    result, run, truth = _campaign_on(staging_shop, tmp_path, 22.0, 2.0, telemetry=_prometheus)
+    if isinstance(leak_runs["prometheus"], BaseException):
+        pytest.skip(str(leak_runs["prometheus"]))
+    result, run, truth = leak_runs["prometheus"]
     assert result.returncode in (0, 1), result.stdout[-3000:] + result.stderr[-2000:]
     manifest = json.loads((run / "manifest.json").read_text())
     assert manifest["prometheus"]["error"] is None and manifest["prometheus"]["points"] > 15

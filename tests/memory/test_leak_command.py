@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from tests import early
+
 REPO = Path(__file__).resolve().parents[2]
 SERVICE = REPO / "tests" / "fixtures" / "leaky_service.py"
 LEAKY_LOCUSTFILE = REPO / "tests" / "fixtures" / "leaky_locustfile.py"
@@ -26,14 +28,25 @@ def leak_line() -> int:
     return next(i for i, line in enumerate(SERVICE.read_text().splitlines(), 1) if "# LEAK" in line)
 
 
+@early.job("leaky_run")
+def leaky_command(folder: Path) -> early.Command:
+    """One leak check of the leaky fixture with memray's two windows (50 s: the windows and the
+    20 s judged between them need 47 s); started with the session (tests/early.py)."""
+    out = folder / "run"
+    argv = [sys.executable, "-m", "harness", "leak",
+            "--sut-cmd", f"{sys.executable} {SERVICE} --port {{port}} --leak-bytes 20000",
+            "--locustfile", str(LEAKY_LOCUSTFILE), "--duration", "50s", "--rate", "40", "--memray", "--out", str(out)]
+    return early.Command(argv, REPO, {**os.environ, "PYTHONPATH": str(REPO)}, 180, out)
+
+
 @pytest.fixture(scope="module")
 def leaky_run(tmp_path_factory):
-    """One leak check of the leaky fixture with memray's two windows (50 s: the windows and the
-    20 s judged between them need 47 s), shared by the tests below."""
-    out = tmp_path_factory.mktemp("leak") / "run"
-    done = harness("--sut-cmd", f"{sys.executable} {SERVICE} --port {{port}} --leak-bytes 20000",
-                   "--locustfile", str(LEAKY_LOCUSTFILE), "--duration", "50s", "--rate", "40", "--memray",
-                   "--out", str(out))
+    """The leak check above, shared by the tests below: (run directory, CompletedProcess)."""
+    taken = early.take("leaky_run")
+    if taken is None:
+        command = leaky_command(tmp_path_factory.mktemp("leak"))
+        return command.context, early.run_now(command)
+    done, out = taken
     return out, done
 
 
@@ -97,12 +110,29 @@ def test_the_leak_run_directory_is_a_normal_run_directory(leaky_run):
     assert not errors, errors
 
 
+@early.job("cache_run")
+def cache_command(folder: Path) -> early.Command:
+    """A leak check of the fixture with a cache of 100 entries filling (started with the session)."""
+    out = folder / "run"
+    argv = [sys.executable, "-m", "harness", "leak",
+            "--sut-cmd", f"{sys.executable} {SERVICE} --port {{port}} --cache-entries 100",
+            "--locustfile", str(CACHE_LOCUSTFILE), "--duration", "15s", "--rate", "30", "--out", str(out)]
+    return early.Command(argv, REPO, {**os.environ, "PYTHONPATH": str(REPO)}, 180, out)
+
+
+@pytest.fixture(scope="module")
+def cache_run(tmp_path_factory):
+    taken = early.take("cache_run")
+    if taken is None:
+        command = cache_command(tmp_path_factory.mktemp("cache"))
+        return command.context, early.run_now(command)
+    done, out = taken
+    return out, done
+
+
 @pytest.mark.slow
-def test_a_cache_that_fills_is_not_a_leak(tmp_path):
-    out = tmp_path / "run"
-    done = harness("--sut-cmd", f"{sys.executable} {SERVICE} --port {{port}} --cache-entries 100",
-                   "--locustfile", str(CACHE_LOCUSTFILE), "--duration", "15s", "--rate", "30",
-                   "--out", str(out))
+def test_a_cache_that_fills_is_not_a_leak(cache_run):
+    out, done = cache_run
     assert done.returncode == 0, done.stdout + done.stderr
     memory = json.loads((out / "results.json").read_text())["memory"]
     assert memory["growth_bytes_per_hour"] is not None

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from tests import early
+
 REPO = Path(__file__).resolve().parents[2]
 LEAK_FILE = REPO / "services" / "shop" / "leak.py"
 LEAK_BYTES_PER_REQUEST = 4000  # profiles at 2 visits/s: about 0.5 GB/h (docs/platform.md)
@@ -22,8 +24,10 @@ def leak_line() -> int:
     return next(i for i, line in enumerate(LEAK_FILE.read_text().splitlines(), 1) if "_RETAINED.append" in line)
 
 
-def campaign(folder: Path, duration_s: float, ramp_s: float, drain_s: float, timeout_s: float,
-             *extra: str) -> tuple[Path, subprocess.CompletedProcess]:
+def campaign_command(folder: Path, duration_s: float, ramp_s: float, drain_s: float, timeout_s: float,
+                     *extra: str) -> early.Command:
+    """``harness campaign --memray`` at the soak profile's load with the leak knob on; its context
+    is the run directory."""
     profile = folder / "memray-windows.toml"
     profile.write_text(
         "[profile]\n"
@@ -37,10 +41,30 @@ def campaign(folder: Path, duration_s: float, ramp_s: float, drain_s: float, tim
     faults = folder / "leak.toml"
     faults.write_text(f"[shop]\nleak_bytes_per_request = {LEAK_BYTES_PER_REQUEST}\n", encoding="utf-8")
     out = folder / "run"
-    done = subprocess.run([sys.executable, "-m", "harness", "campaign", "--profile", str(profile), "--faults",
-                           str(faults), "--cpu-profile", "none", "--out", str(out), *extra], cwd=REPO,
-                          env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, text=True,
-                          timeout=timeout_s)
+    argv = [sys.executable, "-m", "harness", "campaign", "--profile", str(profile), "--faults", str(faults),
+            "--cpu-profile", "none", "--out", str(out), *extra]
+    return early.Command(argv, REPO, {**os.environ, "PYTHONPATH": str(REPO)}, timeout_s, out)
+
+
+def campaign(folder: Path, duration_s: float, ramp_s: float, drain_s: float, timeout_s: float,
+             *extra: str) -> tuple[Path, subprocess.CompletedProcess]:
+    command = campaign_command(folder, duration_s, ramp_s, drain_s, timeout_s, *extra)
+    return command.context, early.run_now(command)
+
+
+@early.job("windowed_run")
+def windowed_command(folder: Path) -> early.Command:
+    """The suite's windowed run: 55 s with a 5 s ramp (started with the session, tests/early.py)."""
+    return campaign_command(folder, 55.0, 5.0, 5.0, 240)
+
+
+@pytest.fixture(scope="module")
+def windowed_run(tmp_path_factory):
+    taken = early.take("windowed_run")
+    if taken is None:
+        command = windowed_command(tmp_path_factory.mktemp("windowed"))
+        return command.context, early.run_now(command)
+    done, out = taken
     return out, done
 
 
@@ -98,8 +122,8 @@ def leak_bytes_per_hour(out: Path, span_t_s: list[float]) -> float:
 
 
 @pytest.mark.slow
-def test_memray_windows_name_the_shops_leak_line_and_growth_is_judged_between_them(tmp_path):
-    out, done = campaign(tmp_path, duration_s=55.0, ramp_s=5.0, drain_s=5.0, timeout_s=240)
+def test_memray_windows_name_the_shops_leak_line_and_growth_is_judged_between_them(windowed_run):
+    out, done = windowed_run
     check_windowed_run(out, done)
 
 
