@@ -87,6 +87,16 @@ def take(fixture: str) -> tuple[subprocess.CompletedProcess, object] | None:
     return done, started.command.context
 
 
+def outcome(fixture: str, folder: Callable[[], Path]) -> tuple[object, subprocess.CompletedProcess]:
+    """``(context, CompletedProcess)`` of ``fixture``'s job: the one started with the session, or,
+    when none was (the test run alone), the same command run now in ``folder()``."""
+    taken = take(fixture)
+    if taken is not None:
+        return taken[1], taken[0]
+    command = _STARTERS[fixture](folder())
+    return command.context, run_now(command)
+
+
 def run_now(command: Command) -> subprocess.CompletedProcess:
     """The same command, run in the foreground (the fixture's fallback)."""
     return subprocess.run(command.argv, cwd=command.cwd, env=command.env, capture_output=True, text=True,

@@ -28,26 +28,25 @@ def leak_line() -> int:
     return next(i for i, line in enumerate(SERVICE.read_text().splitlines(), 1) if "# LEAK" in line)
 
 
+def leak_command(folder: Path, *args: str) -> early.Command:
+    """``harness leak`` on the fixture service with ``args``; its context is the run directory."""
+    out = folder / "run"
+    argv = [sys.executable, "-m", "harness", "leak", *args, "--out", str(out)]
+    return early.Command(argv, REPO, {**os.environ, "PYTHONPATH": str(REPO)}, 180, out)
+
+
 @early.job("leaky_run")
 def leaky_command(folder: Path) -> early.Command:
     """One leak check of the leaky fixture with memray's two windows (50 s: the windows and the
     20 s judged between them need 47 s); started with the session (tests/early.py)."""
-    out = folder / "run"
-    argv = [sys.executable, "-m", "harness", "leak",
-            "--sut-cmd", f"{sys.executable} {SERVICE} --port {{port}} --leak-bytes 20000",
-            "--locustfile", str(LEAKY_LOCUSTFILE), "--duration", "50s", "--rate", "40", "--memray", "--out", str(out)]
-    return early.Command(argv, REPO, {**os.environ, "PYTHONPATH": str(REPO)}, 180, out)
+    return leak_command(folder, "--sut-cmd", f"{sys.executable} {SERVICE} --port {{port}} --leak-bytes 20000",
+                        "--locustfile", str(LEAKY_LOCUSTFILE), "--duration", "50s", "--rate", "40", "--memray")
 
 
 @pytest.fixture(scope="module")
 def leaky_run(tmp_path_factory):
     """The leak check above, shared by the tests below: (run directory, CompletedProcess)."""
-    taken = early.take("leaky_run")
-    if taken is None:
-        command = leaky_command(tmp_path_factory.mktemp("leak"))
-        return command.context, early.run_now(command)
-    done, out = taken
-    return out, done
+    return early.outcome("leaky_run", lambda: tmp_path_factory.mktemp("leak"))
 
 
 @pytest.mark.slow
@@ -113,21 +112,13 @@ def test_the_leak_run_directory_is_a_normal_run_directory(leaky_run):
 @early.job("cache_run")
 def cache_command(folder: Path) -> early.Command:
     """A leak check of the fixture with a cache of 100 entries filling (started with the session)."""
-    out = folder / "run"
-    argv = [sys.executable, "-m", "harness", "leak",
-            "--sut-cmd", f"{sys.executable} {SERVICE} --port {{port}} --cache-entries 100",
-            "--locustfile", str(CACHE_LOCUSTFILE), "--duration", "15s", "--rate", "30", "--out", str(out)]
-    return early.Command(argv, REPO, {**os.environ, "PYTHONPATH": str(REPO)}, 180, out)
+    return leak_command(folder, "--sut-cmd", f"{sys.executable} {SERVICE} --port {{port}} --cache-entries 100",
+                        "--locustfile", str(CACHE_LOCUSTFILE), "--duration", "15s", "--rate", "30")
 
 
 @pytest.fixture(scope="module")
 def cache_run(tmp_path_factory):
-    taken = early.take("cache_run")
-    if taken is None:
-        command = cache_command(tmp_path_factory.mktemp("cache"))
-        return command.context, early.run_now(command)
-    done, out = taken
-    return out, done
+    return early.outcome("cache_run", lambda: tmp_path_factory.mktemp("cache"))
 
 
 @pytest.mark.slow

@@ -60,12 +60,7 @@ def windowed_command(folder: Path) -> early.Command:
 
 @pytest.fixture(scope="module")
 def windowed_run(tmp_path_factory):
-    taken = early.take("windowed_run")
-    if taken is None:
-        command = windowed_command(tmp_path_factory.mktemp("windowed"))
-        return command.context, early.run_now(command)
-    done, out = taken
-    return out, done
+    return early.outcome("windowed_run", lambda: tmp_path_factory.mktemp("windowed"))
 
 
 def check_windowed_run(out: Path, done: subprocess.CompletedProcess) -> dict:
