@@ -28,7 +28,7 @@ import pandas as pd
 
 from harness.errors import InputError
 from harness.report.series import JOURNEY_VALUE_COLUMNS, REQUEST_VALUE_COLUMNS, ReportSeries, SeriesBuilder
-from harness.rundir import read
+from harness.rundir import read, schema
 
 
 @dataclass
@@ -98,7 +98,11 @@ def read_series(run_dir: Path, t0_s: float, chunk_rows: int = read.CHUNK_ROWS) -
         for chunk in _first_rows(read.iter_journeys(run_dir, columns=JOURNEY_VALUE_COLUMNS, chunk_rows=chunk_rows),
                                  journey_rows):
             builder.gather_journeys(chunk)
-    return builder.finish()
+    try:
+        return builder.finish()
+    except ValueError as error:  # a file lost rows between the two passes
+        files = f"{schema.REQUESTS.relative_path} or {schema.JOURNEYS.relative_path}"
+        raise InputError(f"{run_dir}: {files} changed while the report read it: {error}") from error
 
 
 def _first_rows(chunks: Iterator[pd.DataFrame], rows: int) -> Iterator[pd.DataFrame]:

@@ -4,6 +4,22 @@ Times on the report's axes are seconds since the run's t0 (``offset_s``); window
 ``WINDOW_S`` wide and labelled by their start. Percentiles here are of the raw records in each
 window (all requests, failures included, ramps included: the charts show what happened; the
 per-stage figures in results.json exclude ramps).
+
+requests.csv and journeys.csv are never held whole: :class:`SeriesBuilder` takes them in chunks
+(harness.report.rundata reads them) and reduces each chunk into a :class:`ReportSeries`, in memory
+that grows with the number of windows (a day: 17,280) and of distinct visitors, not of rows. Every
+figure is exact and does not depend on the chunk size:
+
+- counts per window (requests, arrivals intended / started / dropped, failures by kind) and the
+  outcome and flag counts are sums;
+- the per-window percentiles (request P50/P95/P99, journey P95 service and from intended start,
+  visit start delay P95 and max) are the values ``pandas.Series.quantile`` gives over the
+  window's rows (linear interpolation between order statistics), to the bit: a first pass counts
+  values per (window, 1/8-octave bin), a second keeps only the values in the bins that hold the
+  wanted order statistics (harness.report.windowstats.WindowQuantiles);
+- the funnel's distinct visitors per step are distinct 64-bit hashes of visit_id: exact unless two
+  different visit_ids of one step share a hash (probability below N^2 / 2^65 for N visitors: below
+  1.2e-6 for a day's 6.5 million), which would count them as one.
 """
 
 from __future__ import annotations
