@@ -1,4 +1,5 @@
-"""Which charts a run gets, built from its raw records and results (no files written here).
+"""Which charts a run gets, built from its reduced records (RunData.series, samples, events) and
+results (no files written here).
 
 ``build_figures(run)`` returns {chart name: Figure}, in report order; the name is the PNG's
 file name under charts/. Optional charts (memory) appear only when their data does.
@@ -22,7 +23,7 @@ def metric_of(memory: dict | None) -> str:
 
 def timeline(run: RunData) -> tuple[list, list, list, float]:
     """(stage spans, fault spans, markers, end offset s) for every time chart."""
-    end_s = series.run_end_s(run.requests, run.samples, run.events, run.t0_s)
+    end_s = series.run_end_s(run.series.last_request_t_s, run.samples, run.events, run.t0_s)
     spans = series.stage_spans(run.manifest, run.events, run.t0_s, end_s)
     faults = series.fault_spans(run.events, run.t0_s, end_s)
     return spans, faults, series.markers(run.events, run.t0_s), end_s
@@ -81,20 +82,20 @@ def _memory_chart(run: RunData, spans, faults, markers, end_s: float) -> Figure 
 def build_figures(run: RunData) -> dict[str, Figure]:
     """Every chart of the report, keyed by file name (``latency.png`` ...), in report order."""
     spans, faults, markers, end_s = timeline(run)
-    t0 = run.t0_s
+    t0, reduced = run.t0_s, run.series
     figures: dict[str, Figure] = {
-        "latency.png": charts.latency_chart(series.latency_windows(run.requests, t0), spans, faults, markers, end_s),
+        "latency.png": charts.latency_chart(reduced.latency, spans, faults, markers, end_s),
         "throughput.png": charts.throughput_chart(
-            series.throughput_windows(run.journeys, run.requests, t0, end_s), series.planned_rate(run.manifest, spans),
+            series.throughput_windows(reduced.window_counts, end_s), series.planned_rate(run.manifest, spans),
             series.generator_cpu(run.samples, t0), spans, faults, markers, end_s),
-        "errors.png": charts.errors_chart(series.error_windows(run.requests, t0), spans, faults, markers, end_s),
+        "errors.png": charts.errors_chart(reduced.errors, spans, faults, markers, end_s),
     }
     if run.results.get("stages"):
         figures["availability.png"] = _stage_chart(run, "availability")
         figures["p95_per_stage.png"] = _stage_chart(run, "p95")
-    figures["funnel.png"] = charts.funnel_chart(series.funnel(run.journeys))
+    figures["funnel.png"] = charts.funnel_chart(reduced.funnel)
     figures["coordinated_omission.png"] = charts.coordinated_omission_chart(
-        series.journey_windows(run.journeys, t0), series.start_delay_windows(run.journeys, t0), spans, faults, markers, end_s)
+        reduced.journey_windows, reduced.start_delay, spans, faults, markers, end_s)
     memory = _memory_chart(run, spans, faults, markers, end_s)
     if memory is not None:
         figures["memory.png"] = memory

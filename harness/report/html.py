@@ -61,7 +61,7 @@ class HtmlReport:
             "time_charts": [(n, c) for n, c in TIME_CHARTS if n in images],
             "stage_charts": [(n, c) for n, c in STAGE_CHARTS if n in images],
             "images": {name: base64.b64encode(data).decode("ascii") for name, data in images.items()},
-            "outcomes": series.outcome_table(run.journeys),
+            "outcomes": run.series.outcomes,
             "business_labels": labels,
             "business": business,
             "definitions": sorted((results.get("definitions") or {}).items()),

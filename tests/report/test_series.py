@@ -1,4 +1,7 @@
-"""The report's aggregations over raw records (pure: frames in, frames out)."""
+"""The report's aggregations over raw records (pure: frames in, frames out).
+
+The per-window series are built by series.SeriesBuilder from chunks (series.series_of hands whole
+frames over as chunks); tests/report/test_chunked.py checks they do not depend on the chunk size."""
 
 from __future__ import annotations
 
@@ -6,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from harness.report import series
+from harness.report import series, windowstats
 
 T0 = 1_000_000.0
 
@@ -15,10 +18,15 @@ def _requests(rows: list[tuple[float, float, int, str]]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["t_s", "response_ms", "ok", "error_kind"])
 
 
+def _reduced(requests: pd.DataFrame | None = None, journeys: pd.DataFrame | None = None) -> series.ReportSeries:
+    return series.series_of(_requests([]) if requests is None else requests,
+                            pd.DataFrame() if journeys is None else journeys, T0)
+
+
 def test_latency_windows_are_percentiles_of_each_5_s_window():
     # GIVEN 100 requests in the first window (1..100 ms) and one in the third
     rows = [(T0 + 0.04 * i, float(i + 1), 1, "") for i in range(100)] + [(T0 + 11.0, 7.0, 1, "")]
-    windows = series.latency_windows(_requests(rows), T0)
+    windows = _reduced(_requests(rows)).latency
     assert list(windows.index) == [0.0, 10.0]  # an empty window is a gap, not a zero latency
     assert windows.loc[0.0, "n"] == 100
     assert windows.loc[0.0, "p50_ms"] == pytest.approx(np.percentile(np.arange(1, 101), 50))
@@ -29,7 +37,7 @@ def test_latency_windows_are_percentiles_of_each_5_s_window():
 def test_error_windows_count_failures_by_kind():
     rows = [(T0 + 1, 5.0, 0, "timeout"), (T0 + 2, 5.0, 0, "timeout"), (T0 + 6, 5.0, 0, "http_5xx"),
             (T0 + 7, 5.0, 1, ""), (T0 + 8, 5.0, 0, "")]
-    table = series.error_windows(_requests(rows), T0)
+    table = _reduced(_requests(rows)).errors
     assert list(table.columns) == ["http_5xx", "timeout", "unknown"]
     assert table.loc[0.0, "timeout"] == 2 and table.loc[5.0, "http_5xx"] == 1 and table.loc[5.0, "unknown"] == 1
 
@@ -48,7 +56,7 @@ def test_throughput_counts_intended_started_and_dropped_and_scales_a_cut_window(
     started[3] = None
     outcome = ["completed"] * 12
     outcome[3] = "dropped"
-    frame = series.throughput_windows(_visits(intended, started, outcome), _requests([]), T0, end_s=6.0)
+    frame = series.throughput_windows(_reduced(journeys=_visits(intended, started, outcome)).window_counts, end_s=6.0)
     assert frame.loc[0.0, "intended_per_s"] == 2.0
     assert frame.loc[0.0, "achieved_per_s"] == pytest.approx(9 / 5)
     assert frame.loc[0.0, "dropped_per_s"] == pytest.approx(1 / 5)
@@ -56,7 +64,7 @@ def test_throughput_counts_intended_started_and_dropped_and_scales_a_cut_window(
 
 
 def test_start_delay_is_start_minus_intended():
-    frame = series.start_delay_windows(_visits([T0, T0 + 1], [T0 + 0.1, T0 + 1.3], ["completed"] * 2), T0)
+    frame = _reduced(journeys=_visits([T0, T0 + 1], [T0 + 0.1, T0 + 1.3], ["completed"] * 2)).start_delay
     assert frame.loc[0.0, "max_ms"] == pytest.approx(300.0)
 
 
@@ -65,8 +73,8 @@ def test_funnel_counts_distinct_visitors_per_step():
         "visit_id": ["a", "b", "c", "d", "a", "b", "a", "b", "b"],
         "name": ["visit", "visit", "visit", "visit", "cart", "cart", "checkout", "checkout", "checkout"],
         "outcome": ["completed", "completed", "failed", "dropped", "ok", "ok", "paid", "payment_failed", "paid"],
-    })
-    assert series.funnel(journeys) == [("visits", 3), ("cart", 2), ("checkout", 2), ("paid", 2)]
+    }).assign(intended_t_s=T0, start_t_s=T0 + 0.1, duration_ms=50.0, from_intended_ms=150.0, flags="")
+    assert _reduced(journeys=journeys).funnel == [("visits", 3), ("cart", 2), ("checkout", 2), ("paid", 2)]
 
 
 def test_stage_spans_prefer_events_and_fall_back_to_the_plan():
@@ -111,3 +119,65 @@ def test_memory_curve_sums_processes_per_role_and_leaves_out_the_generator():
 def test_theil_sen_intercept_matches_the_slope_given():
     x = np.arange(10.0)
     assert series.theil_sen_intercept(x, 3.0 + 2.0 * x, 2.0) == pytest.approx(3.0)
+
+
+@pytest.mark.parametrize("chunk_rows", [1, 37, 10**9])
+def test_window_percentiles_are_pandas_quantiles_to_the_bit_in_any_chunks(chunk_rows):
+    # GIVEN 3,000 requests over 12 windows (two before t0): whole-µs times with ties, gaps (NaN),
+    # zeros and a window of a single request, in no particular order
+    rng = np.random.default_rng(11)
+    t_s = T0 + rng.uniform(-10.0, 50.0, 3000)
+    response_ms = np.round(rng.lognormal(3.0, 1.2, 3000), 3)
+    response_ms[::7] = np.round(response_ms[::7])  # ties
+    response_ms[::97] = np.nan
+    response_ms[::301] = 0.0
+    t_s[0], response_ms[0] = T0 + 57.0, 12.5  # alone in its window
+    requests = pd.DataFrame({"t_s": t_s, "response_ms": response_ms, "ok": 1, "error_kind": ""})
+    # WHEN they are reduced in chunks
+    windows = series.series_of(requests, pd.DataFrame(), T0, chunk_rows=chunk_rows).latency
+    # THEN each window's n and percentiles are what pandas gives over all the rows at once
+    grouped = requests.groupby(np.floor((requests["t_s"] - T0) / series.WINDOW_S) * series.WINDOW_S)["response_ms"]
+    expected = pd.DataFrame({"n": grouped.size(), "p50_ms": grouped.quantile(0.50), "p95_ms": grouped.quantile(0.95),
+                             "p99_ms": grouped.quantile(0.99)}).rename_axis("window_s")
+    pd.testing.assert_frame_equal(windows, expected, check_exact=True)
+    assert windows.loc[55.0, "n"] == 1 and windows.loc[55.0, "p99_ms"] == 12.5
+    assert windows.index.min() == -10.0
+
+
+def test_window_quantiles_keep_only_the_values_next_to_each_percentile():
+    # GIVEN 200,000 distinct values in 10 windows
+    rng = np.random.default_rng(2)
+    windows, values = rng.integers(0, 10, 200_000), np.round(rng.lognormal(3.0, 0.5, 200_000), 3)
+    quantiles = windowstats.WindowQuantiles((0.5, 0.95, 0.99))
+    for start in range(0, values.size, 50_000):
+        quantiles.count(windows[start:start + 50_000], values[start:start + 50_000])
+    for start in range(0, values.size, 50_000):
+        quantiles.gather(windows[start:start + 50_000], values[start:start + 50_000])
+    # THEN the second pass kept a small share of them (the cells around p50, p95 and p99)
+    kept = sum(cells.size for cells, _ in quantiles._gathered)
+    assert kept < 0.15 * values.size
+    got, by_q = quantiles.result()
+    assert got.tolist() == list(range(10))
+    assert by_q[0.95].tolist() == pd.Series(values).groupby(windows).quantile(0.95).tolist()
+
+
+def test_window_quantiles_refuse_a_second_pass_that_differs_from_the_first():
+    quantiles = windowstats.WindowQuantiles((0.5,))
+    quantiles.count(np.zeros(3, dtype=np.int64), np.array([1.0, 2.0, 3.0]))
+    quantiles.gather(np.zeros(2, dtype=np.int64), np.array([1.0, 2.0]))
+    with pytest.raises(ValueError, match="second pass"):
+        quantiles.result()
+
+
+def test_funnel_visitors_seen_in_several_chunks_count_once_and_outcomes_add_up():
+    # GIVEN visitor "a" in a cart row of one chunk and again in the next one, flags split by ";"
+    journeys = pd.DataFrame({
+        "visit_id": ["a", "a", "b", "a", "b"], "name": ["visit", "cart", "visit", "cart", "checkout"],
+        "outcome": ["completed", "ok", "completed", "ok", "paid"],
+        "flags": ["", "retry", "", "retry;sms", ""],
+    }).assign(intended_t_s=T0, start_t_s=T0 + 0.1, duration_ms=50.0, from_intended_ms=150.0)
+    reduced = series.series_of(_requests([]), journeys, T0, chunk_rows=2)
+    assert reduced.funnel == [("visits", 2), ("cart", 1), ("checkout", 1), ("paid", 1)]
+    cart = next(row for row in reduced.outcomes if row["name"] == "cart")
+    assert cart == {"name": "cart", "count": 2, "outcomes": {"completed": 0, "ok": 2, "paid": 0},
+                    "flags": {"retry": 2, "sms": 1}}
