@@ -9,7 +9,7 @@ leak run without load) may have none of them, and the report must still show wha
 
 requests.csv and journeys.csv grow with the run's length (a day: ~26 million and ~13 million
 rows), so they are never held: they are read in chunks of ``chunk_rows`` rows and reduced as
-they come into the series the charts draw (harness.report.series.SeriesBuilder), in two passes:
+they come into the series the charts draw (harness.report.record_windows.SeriesBuilder), in two passes:
 the first reads every column (each value checked, as before) and counts; the second reads only
 the time and value columns of the percentile charts and keeps the few values next to each
 wanted percentile. Memory grows with the number of 5 s windows and of distinct visitors, not
@@ -27,7 +27,12 @@ from pathlib import Path
 import pandas as pd
 
 from harness.errors import InputError
-from harness.report.series import JOURNEY_VALUE_COLUMNS, REQUEST_VALUE_COLUMNS, ReportSeries, SeriesBuilder
+from harness.report.record_windows import (
+    JOURNEY_VALUE_COLUMNS,
+    REQUEST_VALUE_COLUMNS,
+    ReportSeries,
+    SeriesBuilder,
+)
 from harness.rundir import read, schema
 
 

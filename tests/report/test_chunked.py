@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from harness.report import series
+from harness.report import record_windows, series
 from harness.report.rundata import load_run
 from harness.rundir import read
 from tests.analysis.synthetic import Behaviour, Stage, write_run
@@ -35,7 +35,7 @@ def _run(run_dir: Path, chunk_rows: int):
     return load_run(run_dir, {"targets": [], "stages": []}, chunk_rows=chunk_rows)
 
 
-def _assert_same_series(got: series.ReportSeries, expected: series.ReportSeries) -> None:
+def _assert_same_series(got: record_windows.ReportSeries, expected: record_windows.ReportSeries) -> None:
     for name in FRAMES:
         pd.testing.assert_frame_equal(getattr(got, name), getattr(expected, name), check_exact=True, obj=name)
     assert (got.funnel, got.outcomes) == (expected.funnel, expected.outcomes)

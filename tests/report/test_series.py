@@ -1,6 +1,6 @@
 """The report's aggregations over raw records (pure: frames in, frames out).
 
-The per-window series are built by series.SeriesBuilder from chunks (series.series_of hands whole
+The per-window series are built by record_windows.SeriesBuilder from chunks (record_windows.series_of hands whole
 frames over as chunks); tests/report/test_chunked.py checks they do not depend on the chunk size."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from harness.report import series, windowstats
+from harness.report import record_windows, series, windowstats
 
 T0 = 1_000_000.0
 
@@ -18,8 +18,8 @@ def _requests(rows: list[tuple[float, float, int, str]]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["t_s", "response_ms", "ok", "error_kind"])
 
 
-def _reduced(requests: pd.DataFrame | None = None, journeys: pd.DataFrame | None = None) -> series.ReportSeries:
-    return series.series_of(_requests([]) if requests is None else requests,
+def _reduced(requests: pd.DataFrame | None = None, journeys: pd.DataFrame | None = None) -> record_windows.ReportSeries:
+    return record_windows.series_of(_requests([]) if requests is None else requests,
                             pd.DataFrame() if journeys is None else journeys, T0)
 
 
@@ -134,7 +134,7 @@ def test_window_percentiles_are_pandas_quantiles_to_the_bit_in_any_chunks(chunk_
     t_s[0], response_ms[0] = T0 + 57.0, 12.5  # alone in its window
     requests = pd.DataFrame({"t_s": t_s, "response_ms": response_ms, "ok": 1, "error_kind": ""})
     # WHEN they are reduced in chunks
-    windows = series.series_of(requests, pd.DataFrame(), T0, chunk_rows=chunk_rows).latency
+    windows = record_windows.series_of(requests, pd.DataFrame(), T0, chunk_rows=chunk_rows).latency
     # THEN each window's n and percentiles are what pandas gives over all the rows at once
     grouped = requests.groupby(np.floor((requests["t_s"] - T0) / series.WINDOW_S) * series.WINDOW_S)["response_ms"]
     expected = pd.DataFrame({"n": grouped.size(), "p50_ms": grouped.quantile(0.50), "p95_ms": grouped.quantile(0.95),
@@ -176,7 +176,7 @@ def test_funnel_visitors_seen_in_several_chunks_count_once_and_outcomes_add_up()
         "outcome": ["completed", "ok", "completed", "ok", "paid"],
         "flags": ["", "retry", "", "retry;sms", ""],
     }).assign(intended_t_s=T0, start_t_s=T0 + 0.1, duration_ms=50.0, from_intended_ms=150.0)
-    reduced = series.series_of(_requests([]), journeys, T0, chunk_rows=2)
+    reduced = record_windows.series_of(_requests([]), journeys, T0, chunk_rows=2)
     assert reduced.funnel == [("visits", 2), ("cart", 1), ("checkout", 1), ("paid", 1)]
     cart = next(row for row in reduced.outcomes if row["name"] == "cart")
     assert cart == {"name": "cart", "count": 2, "outcomes": {"completed": 0, "ok": 2, "paid": 0},
