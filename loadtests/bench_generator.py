@@ -12,8 +12,10 @@ each as a local Locust runner for ``--seconds``:
    yardstick: a different load and body, for comparison with earlier figures);
 and, if installed, ``wrk`` on /healthz.
 
-For each: the generator process's CPU seconds (psutil, user + system) over a window of the
-steady load, the requests sent in that window and their mean response size. Requests are
+For each: the generator process's CPU seconds (psutil, user + system) over the same span of
+steady load (``--seconds`` less 4: from 2 s after the stage starts, or 3 s after plain Locust
+starts; start-up, drain and the writing of the run directory left out), the requests sent in it
+and their mean response size. Requests are
 counted by the recorder (requests.csv) where there is one, and by the shop's own counter
 (/metrics ``requests_total``) for plain Locust; the recorded replay is counted both ways, a
 check that the two agree. ``--rounds`` repeats 1-3 to show the noise.
@@ -43,7 +45,7 @@ from harness.rundir import EventTail, read, schema
 REPO = install_root()  # holds loadtests/, harness/ and services/ (checkout or site-packages)
 
 
-def _profile(path: Path, seconds: float, rate: float, users: int) -> Path:
+def _profile(path: Path, seconds: float, rate: float, users: int, ramp_s: float = 1.0) -> Path:
     path.write_text(f"""[profile]
 name = "bench"
 nominal_journeys_per_s = {rate}
@@ -55,7 +57,7 @@ drain_s = 5.0
 name = "bench"
 load_factor = 1.0
 duration_s = {seconds}
-ramp_s = 1.0
+ramp_s = {ramp_s}
 """)
     return path
 
@@ -82,21 +84,28 @@ def _figures(requests: int, cpu_s: float, wall_s: float, bytes_total: float | No
             "bytes_per_response": bytes_total / requests if requests and bytes_total is not None else float("nan")}
 
 
-def _measure_locust(argv: list[str], env: dict[str, str], run_dir: Path, shop_url: str | None = None
-                    ) -> dict[str, float]:
-    """A recorded run: CPU and requests between the stage's start and end (startup and drain left
-    out); with ``shop_url`` also the shop's own count over the same span (``shop_requests``)."""
+def _measure_locust(argv: list[str], env: dict[str, str], run_dir: Path, seconds: float, shop_url: str | None = None,
+                    settle_s: float = 2.0) -> dict[str, float]:
+    """A recorded run: CPU and requests over a span inside its stage, from ``settle_s`` after the
+    stage starts for ``seconds - 2 * settle_s`` (the start-up, the drain and the writing of the
+    run directory left out, as for plain Locust); with ``shop_url`` also the shop's own count
+    over the same span (``shop_requests``)."""
     process = subprocess.Popen(argv, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     handle = psutil.Process(process.pid)
-    marks: dict[str, tuple[float, float, float]] = {}
     tail = EventTail(run_dir / schema.EVENTS)
-    while process.poll() is None:
-        kinds = {event.get("kind") for event in tail.read_new()}
-        for kind in ("stage_start", "stage_end"):
-            if kind not in marks and kind in kinds:
-                marks[kind] = (time.time(), _cpu_s(handle), _shop_requests(shop_url) if shop_url else 0.0)
-        time.sleep(0.05)
-    (start_t, start_cpu, start_shop), (end_t, end_cpu, end_shop) = marks["stage_start"], marks["stage_end"]
+    try:
+        while not any(event.get("kind") == "stage_start" for event in tail.read_new()):
+            if process.poll() is not None:
+                raise SystemExit(f"{argv}: ended before its stage started")
+            time.sleep(0.05)
+        time.sleep(settle_s)
+        start_t, start_cpu = time.time(), _cpu_s(handle)
+        start_shop = _shop_requests(shop_url) if shop_url else 0.0
+        time.sleep(seconds - 2 * settle_s)
+        end_t, end_cpu = time.time(), _cpu_s(handle)
+        end_shop = _shop_requests(shop_url) if shop_url else 0.0
+    finally:
+        process.wait(timeout=seconds + 120)
     rows = read.read_requests(run_dir, columns=["t_s", "bytes"])
     inside = (rows["t_s"] >= start_t) & (rows["t_s"] < end_t)
     figures = _figures(int(inside.sum()), end_cpu - start_cpu, end_t - start_t, float(rows["bytes"][inside].sum()))
@@ -197,21 +206,21 @@ def main() -> int:
             profile = _profile(folder / "journeys.toml", args.seconds, args.journeys_per_s, 200)
             journeys = results["journeys (shop.py)"] = _measure_locust(
                 locust + ["-f", "loadtests/shop.py", "--profile", str(profile), "--run-dir", str(folder / "journeys")],
-                env, folder / "journeys")
+                env, folder / "journeys", args.seconds)
             replay_env = {**env, "HARNESS_REPLAY_URLS": str(urls), "HARNESS_REPLAY_RATE": f"{journeys['requests_per_s']:.3f}",
                           "HARNESS_REPLAY_USERS": str(args.users)}
-            profile = _profile(folder / "replay.toml", args.seconds, 1.0, args.users)
+            profile = _profile(folder / "replay.toml", args.seconds, 1.0, args.users, ramp_s=0.0)
             recorded = results["replay, recorder (replay_recorded.py)"] = _measure_locust(
                 locust + ["-f", "loadtests/replay_recorded.py", "--profile", str(profile), "--run-dir",
-                          str(folder / "replay")], replay_env, folder / "replay", shop_url=url)
+                          str(folder / "replay")], replay_env, folder / "replay", args.seconds, shop_url=url)
             results["replay, plain Locust (replay.py)"] = _measure_plain(
                 locust + ["-f", "loadtests/replay.py", "--users", str(args.users), "--spawn-rate", str(args.users),
-                          "--run-time", f"{int(args.seconds + 5)}s"], replay_env, url, args.seconds, 3.0,
+                          "--run-time", f"{int(args.seconds + 3)}s"], replay_env, url, args.seconds - 4.0, 3.0,
                 recorded["bytes_per_response"])
             profile = _profile(folder / "healthz.toml", args.seconds, 1.0, 10)
             results["/healthz saturated, recorder"] = _measure_locust(
                 locust + ["-f", "loadtests/healthz.py", "--profile", str(profile), "--run-dir", str(folder / "healthz")],
-                env, folder / "healthz")
+                env, folder / "healthz", args.seconds)
             if shutil.which("wrk"):
                 results["wrk -t1 -c10 /healthz"] = _measure_wrk(
                     ["wrk", "-t1", "-c10", f"-d{int(args.seconds)}s", f"{url}/healthz"])
