@@ -207,18 +207,34 @@ def throughput_chart(windows: pd.DataFrame, planned: tuple[list, list], gen_cpu:
     return figure
 
 
+# Above this many 5 s windows with failures (~80 minutes of them) the errors chart draws each kind
+# as one stacked step area: a bar per window per kind is a matplotlib artist each, ~10 kB apiece
+# (0.5 GB for a day's three kinds).
+MAX_ERROR_BARS = 1000
+
+
 def errors_chart(counts: pd.DataFrame, spans, faults, markers, end_s: float) -> Figure:
-    """Failed requests per 5 s window, stacked by error kind (colour and hatch per kind)."""
+    """Failed requests per 5 s window, stacked by error kind (colour and hatch per kind); bars, or
+    for a long run (over :data:`MAX_ERROR_BARS` windows) the same stack as step areas."""
     if not len(counts):
         return no_data("Errors by kind over time", "no failed requests")
     figure, (ax,) = new_figure()
+    if len(counts) > MAX_ERROR_BARS:  # a long soak: one stacked step area per kind, not a bar per window
+        first, last = float(counts.index.min()), float(counts.index.max())
+        counts = counts.reindex(np.arange(first, last + 5.0, 5.0), fill_value=0)
     x = counts.index.to_numpy()
     bottom = np.zeros(len(x))
     for kind in counts.columns:
         colour, hatch = KIND_STYLE.get(kind, (GREY, "--"))
         values = counts[kind].to_numpy()
-        ax.bar(x, values, width=5.0, align="edge", bottom=bottom, color=colour, hatch=hatch, edgecolor="white",
-               linewidth=0.5, label=f"{kind} ({int(values.sum())})")
+        label = f"{kind} ({int(values.sum())})"
+        if len(x) > MAX_ERROR_BARS:
+            edges = np.append(x, x[-1] + 5.0)
+            ax.fill_between(edges, np.append(bottom, bottom[-1]), np.append(bottom + values, bottom[-1] + values[-1]),
+                            step="post", color=colour, hatch=hatch, edgecolor="white", linewidth=0.0, label=label)
+        else:
+            ax.bar(x, values, width=5.0, align="edge", bottom=bottom, color=colour, hatch=hatch, edgecolor="white",
+                   linewidth=0.5, label=label)
         bottom = bottom + values
     ax.set_ylabel("failed requests per 5 s")
     ax.set_title("Errors by kind over time", pad=18)

@@ -221,3 +221,31 @@ def test_unwritable_output_is_a_run_failed_error_naming_the_path(golden_copy):
     with pytest.raises(RunFailedError, match=re.escape(str(run_dir / "charts"))):
         render_run(run_dir, generated_at=FIXED_TIME)
     assert not (run_dir / "report.html").exists(), "no half-rendered report may be presented"
+
+
+def test_a_long_soak_s_errors_chart_is_one_area_per_kind_not_a_bar_per_window():
+    """A day of 5 s windows with failures would be 17,280 bars per kind (0.5 GB of matplotlib
+    artists, measured at 24 h): past MAX_ERROR_BARS windows each kind is one stacked step area,
+    with the same totals in its legend; a short run keeps its bars."""
+    import numpy as np
+    import pandas as pd
+    from matplotlib.collections import PolyCollection
+    from matplotlib.patches import Rectangle
+
+    from harness.report import charts
+
+    def chart(windows: int):
+        index = pd.Index(np.arange(windows) * 5.0, name="window_s")
+        counts = pd.DataFrame({"http_5xx": np.arange(windows) % 3, "timeout": np.ones(windows, dtype=int)}, index=index)
+        figure = charts.errors_chart(counts.iloc[::2], [], [], [], windows * 5.0)  # every other window failed
+        ax = figure.axes[0]
+        labels = ax.get_legend_handles_labels()[1]
+        return ax, labels, counts.iloc[::2].sum()
+
+    ax, labels, totals = chart(3 * charts.MAX_ERROR_BARS)
+    areas = [c for c in ax.collections if isinstance(c, PolyCollection)]
+    assert len(areas) == 2 and not [p for p in ax.patches if isinstance(p, Rectangle)]
+    assert f"http_5xx ({totals['http_5xx']})" in labels and f"timeout ({totals['timeout']})" in labels
+    ax, labels, totals = chart(40)
+    assert len([p for p in ax.patches if isinstance(p, Rectangle)]) == 2 * 20  # a bar per window and kind
+    assert f"timeout ({totals['timeout']})" in labels
