@@ -61,18 +61,21 @@ def _split(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 class ValueCounts:
-    """Distinct values and their counts, gathered chunk by chunk (NaN values are ignored)."""
+    """Distinct values and their counts, gathered chunk by chunk (floats by default, NaN values
+    ignored; ``dtype=np.int64`` for integer keys)."""
 
-    def __init__(self) -> None:
+    def __init__(self, dtype: type = float) -> None:
         self._pending: list[tuple[np.ndarray, np.ndarray]] = []
         self._pending_entries = 0
-        self.values = np.zeros(0)
+        self._dtype = dtype
+        self.values = np.zeros(0, dtype=dtype)
         self.counts = np.zeros(0, dtype=np.int64)
 
     def add(self, values: np.ndarray) -> None:
         """Count a chunk of values."""
-        values = np.asarray(values, dtype=float)
-        values = values[~np.isnan(values)]
+        values = np.asarray(values, dtype=self._dtype)
+        if values.dtype.kind == "f":
+            values = values[~np.isnan(values)]
         if not values.size:
             return
         distinct, counts = np.unique(values, return_counts=True)

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from harness.core.streamstats import ValueCounts
+
 #: Pending chunk reductions are merged once they hold this many entries, or as many as the merged
 #: state (so pending ones never take more memory than the state, and merging costs O(1) per entry).
 _COMPACT_ENTRIES = 1 << 17
@@ -27,39 +29,17 @@ _BIN_SHIFT = 64 - _BIN_BITS
 _INT64_MIN = np.int64(np.iinfo(np.int64).min)
 
 
-class KeyCounts:
-    """Distinct int64 keys and how many times each was seen, gathered chunk by chunk."""
+class KeyCounts(ValueCounts):
+    """Distinct int64 keys and how many times each was seen, gathered chunk by chunk
+    (harness.core.streamstats.ValueCounts over integer keys)."""
 
     def __init__(self) -> None:
-        self._pending: list[tuple[np.ndarray, np.ndarray]] = []
-        self._pending_entries = 0
-        self._keys = np.zeros(0, dtype=np.int64)
-        self._counts = np.zeros(0, dtype=np.int64)
-
-    def add(self, keys: np.ndarray) -> None:
-        """Count a chunk of keys."""
-        keys = np.asarray(keys, dtype=np.int64)
-        if not keys.size:
-            return
-        distinct, counts = np.unique(keys, return_counts=True)
-        self._pending.append((distinct, counts.astype(np.int64)))
-        self._pending_entries += distinct.size
-        if self._pending_entries > max(_COMPACT_ENTRIES, self._keys.size):
-            self._compact()
-
-    def _compact(self) -> None:
-        if not self._pending:
-            return
-        keys = np.concatenate([self._keys, *(k for k, _ in self._pending)])
-        counts = np.concatenate([self._counts, *(c for _, c in self._pending)])
-        self._pending, self._pending_entries = [], 0
-        self._keys, inverse = np.unique(keys, return_inverse=True)
-        self._counts = np.bincount(inverse, weights=counts, minlength=self._keys.size).astype(np.int64)
+        super().__init__(dtype=np.int64)
 
     def result(self) -> tuple[np.ndarray, np.ndarray]:
         """(keys, counts), keys sorted ascending."""
         self._compact()
-        return self._keys, self._counts
+        return self.values, self.counts
 
 
 class DistinctKeys:
