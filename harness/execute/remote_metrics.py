@@ -19,14 +19,13 @@ have no rss_bytes, and the memory analysis says so instead of judging.
 
 from __future__ import annotations
 
-import csv
-import threading
 import time
 from pathlib import Path
 
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
+from harness.execute.csv_thread import CsvThread
 from harness.rundir import schema
 
 COLUMNS = tuple(schema.REMOTE_METRICS.columns)
@@ -48,7 +47,7 @@ def parse_process_metrics(text: str) -> dict[str, float]:
     return out
 
 
-class RemoteMetricsScraper:
+class RemoteMetricsScraper(CsvThread):
     """Scrapes every URL once a round in a daemon thread; bounded by :meth:`stop` (joins in < 2 s
     after the round in flight)."""
 
@@ -59,27 +58,16 @@ class RemoteMetricsScraper:
         self.rounds = self.failures = 0
         self.last_error: str | None = None
         self.missing_process_series: set[str] = set()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        super().__init__()
         self._session = requests.Session()
 
     def start(self) -> None:
         """Open the CSV (header first) and start the thread."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._file = self.path.open("w", newline="", encoding="utf-8")
-        self._writer = csv.writer(self._file)
-        self._writer.writerow(COLUMNS)
-        self._file.flush()
-        self._thread = threading.Thread(target=self._loop, name="remote-metrics", daemon=True)
-        self._thread.start()
+        self._start_thread(COLUMNS, "remote-metrics")
 
     def stop(self) -> dict:
         """Stop the thread, close the file; what was scraped, for the manifest."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=len(self.urls) * self.timeout_s + 1.0)
-            if not self._thread.is_alive():
-                self._file.close()
+        self._stop_thread(len(self.urls) * self.timeout_s + 1.0)
         self._session.close()
         return {"urls": self.urls, "rounds": self.rounds, "failures": self.failures, "last_error": self.last_error,
                 "without_process_series": sorted(self.missing_process_series)}

@@ -29,14 +29,13 @@ Usage::
 
 from __future__ import annotations
 
-import csv
-import threading
 import time
 import urllib.request
 from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from harness.execute.csv_thread import CsvThread
 from harness.rundir import schema
 
 METRICS_COLUMNS = tuple(schema.METRICS.columns)
@@ -90,7 +89,7 @@ def parse_shop_metrics(text: str) -> dict[str, float]:
     return out
 
 
-class MetricsScraper:
+class MetricsScraper(CsvThread):
     """Background scraper of one shop's /metrics; bounded by :meth:`stop` (joins in < 2 s)."""
 
     def __init__(self, shop_url: str, path: Path, interval_s: float = SCRAPE_INTERVAL_S,
@@ -102,26 +101,15 @@ class MetricsScraper:
         self.path, self.interval_s, self.timeout_s = Path(path), interval_s, timeout_s
         self.scrapes = self.failures = 0
         self.last_error: str | None = None
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        super().__init__()
 
     def start(self) -> None:
         """Open the CSV (header first) and start the thread."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._file = self.path.open("w", newline="", encoding="utf-8")
-        self._writer = csv.writer(self._file)
-        self._writer.writerow(METRICS_COLUMNS)
-        self._file.flush()
-        self._thread = threading.Thread(target=self._loop, name="metrics-scraper", daemon=True)
-        self._thread.start()
+        self._start_thread(METRICS_COLUMNS, "metrics-scraper")
 
     def stop(self) -> dict:
         """Stop the thread, close the file; returns ``{"scrapes", "failures", "last_error"}``."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=self.timeout_s + 1.0)
-            if not self._thread.is_alive():
-                self._file.close()
+        self._stop_thread(self.timeout_s + 1.0)
         return {"scrapes": self.scrapes, "failures": self.failures, "last_error": self.last_error}
 
     def _loop(self) -> None:
